@@ -1,0 +1,68 @@
+# Text domains -> tokenizer -> token shards per domain.
+
+
+rule prepare_corpus:
+    output:
+        documents="resources/corpora/{builtin}.jsonl",
+        manifest="resources/corpora/{builtin}.manifest.json",
+    params:
+        sources=config["corpora"]["sources"],
+        max_bytes=config["corpora"]["max_bytes"],
+    log:
+        "results/logs/prepare_corpus/{builtin}.log",
+    conda:
+        "../envs/mixopt.yaml"
+    script:
+        "../workflow/scripts/prepare_corpus.py"
+
+
+rule corpora_manifest:
+    input:
+        expand("resources/corpora/{builtin}.manifest.json", builtin=BUILTINS),
+    output:
+        "resources/corpora/manifest.json",
+    log:
+        "results/logs/corpora_manifest.log",
+    conda:
+        "../envs/mixopt.yaml"
+    script:
+        "../workflow/scripts/corpora_manifest.py"
+
+
+rule tokenizer:
+    input:
+        unpack(all_domain_files),
+    output:
+        directory("results/tokenizer"),
+    params:
+        tokenizer=config["tokenizer"],
+        validation_fraction=config["data"]["validation_fraction"],
+        seed=config["seed"],
+        text_fields={d: s.get("text_field", "text") for d, s in config["domains"].items()},
+    log:
+        "results/logs/tokenizer.log",
+    conda:
+        "../envs/mixopt.yaml"
+    script:
+        "../workflow/scripts/tokenizer.py"
+
+
+rule tokenize:
+    input:
+        documents=domain_files,
+        tokenizer="results/tokenizer",
+    output:
+        train="results/data/{domain}/train.bin",
+        val="results/data/{domain}/val.bin",
+        meta="results/data/{domain}/meta.json",
+    params:
+        validation_fraction=config["data"]["validation_fraction"],
+        seed=config["seed"],
+        text_field=lambda wildcards: config["domains"][wildcards.domain].get("text_field", "text"),
+    threads: config["data"]["num_proc"]
+    log:
+        "results/logs/tokenize/{domain}.log",
+    conda:
+        "../envs/mixopt.yaml"
+    script:
+        "../workflow/scripts/tokenize.py"

@@ -1,0 +1,189 @@
+"""A byte-level BPE tokenizer shared by all domains.
+
+Byte-level BPE never meets an unknown character and decodes back to exactly
+the input text, so loss is comparable across domains whatever their script
+or formatting. The tokenizer is fitted on the training split only (validation
+text must stay unseen) and on an equal byte budget from each domain, so the
+vocabulary is not shaped by whichever domain happens to be largest.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Nothing in mixopt may reach the network at run time; set before the imports.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from collections.abc import Iterator, Mapping  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
+from transformers import AutoTokenizer, PreTrainedTokenizerFast  # noqa: E402
+
+from mixopt.atomic import atomic_dir, write_json  # noqa: E402
+from mixopt.data.documents import iter_documents  # noqa: E402
+from mixopt.data.errors import DataError  # noqa: E402
+from mixopt.data.split import assign_splits  # noqa: E402
+
+__all__ = ["EOS_TOKEN", "TRAINING_STATS_FILE", "train_tokenizer", "load_tokenizer"]
+
+EOS_TOKEN = "<|endoftext|>"
+#: Written next to the tokenizer files: what the tokenizer was fitted on.
+TRAINING_STATS_FILE = "mixopt_training.json"
+
+# 256 byte symbols + the EOS token: anything smaller cannot even hold the alphabet.
+_MIN_VOCAB = 257 + 1
+
+
+def _training_texts(
+    domain: str,
+    paths: list[Path],
+    budget: int,
+    fraction: float,
+    seed: int,
+    text_field: str,
+    stats: dict,
+) -> Iterator[str]:
+    """Yield training-split text of one domain, at most ``budget`` UTF-8 bytes.
+
+    The document that crosses the budget is cut (at a character boundary) so
+    that every domain contributes the same number of bytes when it can.
+    """
+    used = 0
+    documents = 0
+    pairs = assign_splits(domain, iter_documents(paths, text_field), fraction, seed)
+    for doc, is_val in pairs:
+        if is_val:
+            continue
+        raw = doc.text.encode("utf-8")
+        if used + len(raw) > budget:
+            raw = raw[: budget - used]
+        text = raw.decode("utf-8", errors="ignore")
+        if not text:
+            break
+        used += len(text.encode("utf-8"))
+        documents += 1
+        yield text
+        if used >= budget:
+            break
+    pairs.close()
+    stats[domain] = {"documents": documents, "bytes": used}
+
+
+def train_tokenizer(
+    domain_paths: dict[str, list[Path]],
+    vocab_size: int,
+    out_dir: Path,
+    bytes_per_domain: int,
+    validation_fraction: float,
+    seed: int,
+    text_field: str | Mapping[str, str] = "text",
+) -> PreTrainedTokenizerFast:
+    """Fit a byte-level BPE tokenizer on the training split of every domain.
+
+    Args:
+        domain_paths: Domain name -> its corpus files (see
+            :func:`~mixopt.data.documents.resolve_paths`). Domains are read in
+            sorted name order, documents in file order.
+        vocab_size: Target vocabulary size, EOS and the 256 byte symbols
+            included. The result can be smaller when the text has too few
+            repeated pairs to merge.
+        out_dir: Directory to write (replaced atomically if it exists).
+        bytes_per_domain: UTF-8 bytes of training text taken from each domain.
+        validation_fraction: Share of documents held out; these are never seen
+            (same split as :func:`~mixopt.data.shards.tokenize_domain`).
+        seed: Split seed.
+        text_field: JSON key / parquet column holding text: one for all
+            domains, or a mapping domain -> field (domains not in it use
+            ``"text"``).
+
+    Returns:
+        The saved tokenizer, reloaded from ``out_dir``. ``decode(encode(x))``
+        reproduces ``x`` exactly; no special token is added when encoding.
+
+    Raises:
+        DataError: no domains, too small a vocabulary or budget, or an
+            unreadable corpus (see :func:`~mixopt.data.documents.iter_documents`).
+    """
+    if not domain_paths:
+        raise DataError("train_tokenizer: no domains given")
+    if vocab_size < _MIN_VOCAB:
+        raise DataError(f"vocab_size must be at least {_MIN_VOCAB}, got {vocab_size}")
+    if bytes_per_domain <= 0:
+        raise DataError(f"bytes_per_domain must be positive, got {bytes_per_domain}")
+    if isinstance(text_field, str):
+        fields = {d: text_field for d in domain_paths}
+    else:
+        unknown = sorted(set(text_field) - set(domain_paths))
+        if unknown:
+            raise DataError(f"text_field names unknown domain(s) {unknown}")
+        fields = {d: text_field.get(d, "text") for d in domain_paths}
+
+    tokenizer = Tokenizer(models.BPE())
+    # No prefix space: it would make decode(encode(x)) differ from x.
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=[EOS_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+
+    stats: dict[str, dict] = {}
+
+    def texts() -> Iterator[str]:
+        for domain in sorted(domain_paths):
+            yield from _training_texts(
+                domain,
+                [Path(p) for p in domain_paths[domain]],
+                bytes_per_domain,
+                validation_fraction,
+                seed,
+                fields[domain],
+                stats,
+            )
+
+    tokenizer.train_from_iterator(texts(), trainer=trainer)
+
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        eos_token=EOS_TOKEN,
+        clean_up_tokenization_spaces=False,
+    )
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        wrapped.save_pretrained(tmp)
+        write_json(
+            {
+                "vocab_size": len(wrapped),
+                "requested_vocab_size": vocab_size,
+                "bytes_per_domain": bytes_per_domain,
+                "validation_fraction": validation_fraction,
+                "seed": seed,
+                "domains": {d: {**stats[d], "text_field": fields[d]} for d in sorted(stats)},
+            },
+            tmp / TRAINING_STATS_FILE,
+        )
+    return load_tokenizer(out_dir)
+
+
+def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
+    """Load a tokenizer directory written by :func:`train_tokenizer`, offline.
+
+    Raises:
+        DataError: ``path`` is not a tokenizer directory, cannot be loaded, or
+            the tokenizer has no EOS token.
+    """
+    path = Path(path)
+    if not (path / "tokenizer.json").is_file():
+        raise DataError(f"{path}: not a tokenizer directory (no tokenizer.json)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: cannot load tokenizer ({exc})") from None
+    if tokenizer.eos_token is None or tokenizer.eos_token_id is None:
+        raise DataError(f"{path}: tokenizer has no EOS token")
+    return tokenizer

@@ -1,0 +1,113 @@
+"""The observations table: every trial's metrics, one row per trial and checkpoint.
+
+Columns: ``iteration, trial, status, error, scale, seed, n_params, max_steps, step, tokens, flops,
+wall_time_s``, then ``w_<domain>`` (the trial's mixture), ``loss_<domain>`` (validation loss at
+that checkpoint) and ``objective``. A failed trial keeps its checkpoints that completed; a trial
+that failed before its first checkpoint has one row with an empty ``step`` and its error, so a
+failure is never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from mixopt.problem import Fidelity, Problem
+
+ID_COLUMNS = [
+    "iteration", "trial", "status", "error", "scale", "seed", "n_params",
+    "max_steps", "step", "tokens", "flops", "wall_time_s",
+]
+
+
+def weight_columns(domains: Iterable[str]) -> list[str]:
+    return [f"w_{d}" for d in domains]
+
+
+def loss_columns(domains: Iterable[str]) -> list[str]:
+    return [f"loss_{d}" for d in domains]
+
+
+def columns(domains: Iterable[str]) -> list[str]:
+    domains = list(domains)
+    return ID_COLUMNS + weight_columns(domains) + loss_columns(domains) + ["objective"]
+
+
+def read_metrics(path: str | Path) -> dict:
+    with Path(path).open() as f:
+        return json.load(f)
+
+
+def metrics_rows(metrics: dict, problem: Problem) -> list[dict]:
+    """One trial's metrics.json -> its table rows."""
+    base = {
+        "iteration": metrics.get("iteration"),
+        "trial": metrics.get("trial"),
+        "status": metrics["status"],
+        "error": metrics.get("error"),
+        "scale": metrics.get("scale"),
+        "seed": metrics.get("seed"),
+        "n_params": metrics.get("n_params"),
+        "max_steps": metrics.get("steps"),
+        "wall_time_s": metrics.get("wall_time_s"),
+    }
+    mixture = metrics.get("mixture") or {}
+    base.update({f"w_{d}": mixture.get(d, np.nan) for d in problem.domains})
+    rows = []
+    for point in metrics.get("checkpoints") or []:
+        losses = point.get("losses") or {}
+        loss = np.array([np.nan if losses.get(d) is None else losses[d] for d in problem.domains], dtype=float)
+        rows.append(
+            base
+            | {"step": point["step"], "tokens": point["tokens"], "flops": point["flops"]}
+            | {f"loss_{d}": x for d, x in zip(problem.domains, loss)}
+            | {"objective": float(problem.objective(loss))}
+        )
+    if not rows:
+        rows.append(base | {"step": np.nan, "tokens": np.nan, "flops": np.nan, "objective": np.nan})
+    return rows
+
+
+def build_table(metrics: Iterable[dict], problem: Problem) -> pd.DataFrame:
+    """Metrics of many trials -> the observations table (sorted by iteration, trial, step)."""
+    rows = [row for m in metrics for row in metrics_rows(m, problem)]
+    table = pd.DataFrame(rows, columns=columns(problem.domains))
+    if len(table):
+        table = table.sort_values(["iteration", "trial", "step"], kind="stable").reset_index(drop=True)
+    return table
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path)
+
+
+def at_fidelity(table: pd.DataFrame, fidelity: Fidelity) -> pd.DataFrame:
+    """Successful observations at ``fidelity``: that scale, checkpoint step == fidelity.steps.
+
+    Any run at that scale that went at least that far counts, through its checkpoint at that step.
+    """
+    ok = table[(table["status"] == "ok") & (table["scale"] == fidelity.scale) & (table["step"] == fidelity.steps)]
+    return ok[pd.to_numeric(ok["objective"]).notna()]
+
+
+def mixtures(table: pd.DataFrame, problem: Problem) -> np.ndarray:
+    """`n x d` mixtures of the table's rows."""
+    return table[weight_columns(problem.domains)].to_numpy(dtype=float)
+
+
+def losses(table: pd.DataFrame, problem: Problem) -> np.ndarray:
+    """`n x d` per-domain losses of the table's rows."""
+    return table[loss_columns(problem.domains)].to_numpy(dtype=float)
+
+
+def trial_costs(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial in run order with the FLOPs it spent (its last completed checkpoint)."""
+    per_trial = table.groupby(["iteration", "trial"], sort=True).agg(
+        status=("status", "first"), flops=("flops", "max")
+    )
+    per_trial["flops"] = per_trial["flops"].fillna(0.0)
+    return per_trial.reset_index()

@@ -1,0 +1,127 @@
+"""Draw training batches from a weighted mixture of per-domain token streams."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+__all__ = ["MixtureSampler", "validate_mixture"]
+
+# Weights come from optimisers and YAML; allow float round-off but nothing a human would notice.
+WEIGHT_SUM_TOL = 1e-6
+
+
+def validate_mixture(weights: Mapping[str, float]) -> None:
+    """Check that ``weights`` is a probability vector over named domains.
+
+    Raises:
+        ValueError: naming the offending domain and weight, or the sum.
+    """
+    if not weights:
+        raise ValueError("mixture has no domains")
+    for name, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float, np.floating, np.integer)):
+            raise ValueError(f"domain {name!r}: weight {w!r} is not a number")
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(f"domain {name!r}: weight {w!r} must be finite and >= 0")
+    total = math.fsum(float(w) for w in weights.values())
+    if abs(total - 1.0) > WEIGHT_SUM_TOL:
+        raise ValueError(f"mixture weights sum to {total!r}, not 1 (tolerance {WEIGHT_SUM_TOL}): {dict(weights)}")
+
+
+class MixtureSampler:
+    """Batches whose sequences come from domains drawn with probability equal to their weight.
+
+    For each of the ``batch`` rows independently: pick a domain ``d`` with probability
+    ``weights[d]``, then a uniformly random offset ``o`` in ``[0, len(tokens[d]) - context - 1]``
+    and take the window ``tokens[d][o : o + context + 1]``. Inputs are its first ``context``
+    tokens, targets the last ``context`` (shifted by one).
+
+    Domains are visited in sorted-name order when mapping random draws to domains, so the
+    stream depends on the mixture's contents, not on the insertion order of the dict.
+
+    Args:
+        tokens: Domain name -> 1-D array of token ids (a ``np.memmap`` is fine). Domains with
+            weight 0 need no entry; extra entries are ignored.
+        weights: Domain name -> mixture weight; weights >= 0 summing to 1.
+        context: Sequence length ``T``.
+        batch: Rows per batch ``B``.
+        seed: Seed of the sampler's own ``numpy.random.Generator``.
+
+    Raises:
+        ValueError: bad weights, a weighted domain without tokens, or one with fewer than
+            ``context + 1`` tokens (each message names the domain).
+    """
+
+    def __init__(
+        self,
+        tokens: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        context: int,
+        batch: int,
+        seed: int,
+    ) -> None:
+        if context < 1 or batch < 1:
+            raise ValueError(f"context and batch must be positive, got context={context}, batch={batch}")
+        validate_mixture(weights)
+        self.context = int(context)
+        self.batch = int(batch)
+        self.weights = {name: float(w) for name, w in weights.items()}
+        self.domains = sorted(name for name, w in self.weights.items() if w > 0)
+        self._tokens: dict[str, np.ndarray] = {}
+        for name in self.domains:
+            if name not in tokens:
+                raise ValueError(f"domain {name!r} has weight {self.weights[name]!r} but no tokens were given")
+            arr = tokens[name]
+            if arr.ndim != 1:
+                raise ValueError(f"domain {name!r}: tokens must be a 1-D array, got shape {arr.shape}")
+            if len(arr) < self.context + 1:
+                raise ValueError(
+                    f"domain {name!r} has weight {self.weights[name]!r} but only {len(arr)} train tokens; "
+                    f"need at least context+1 = {self.context + 1}"
+                )
+            self._tokens[name] = arr
+        p = np.array([self.weights[name] for name in self.domains], dtype=np.float64)
+        self._p = p / p.sum()  # exact renormalisation; numpy's choice() is stricter than our tolerance
+        self._rng = np.random.default_rng(seed)
+        self._counts = {name: 0 for name in sorted(self.weights)}
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Sequences drawn so far per domain (every domain of ``weights``, zero-weight ones at 0)."""
+        return dict(self._counts)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw one batch.
+
+        Returns:
+            ``(x, y)``: int64 CPU tensors of shape ``[batch, context]`` with
+            ``y[:, t] == next token after x[:, t]``.
+        """
+        T = self.context
+        which = self._rng.choice(len(self.domains), size=self.batch, p=self._p)
+        buf = np.empty((self.batch, T + 1), dtype=np.int64)
+        for row, k in enumerate(which):
+            name = self.domains[k]
+            arr = self._tokens[name]
+            start = int(self._rng.integers(0, len(arr) - T))  # high is exclusive: last start = len - T - 1
+            buf[row] = arr[start : start + T + 1]
+            self._counts[name] += 1
+        window = torch.from_numpy(buf)
+        return window[:, :-1].contiguous(), window[:, 1:].contiguous()
+
+    def state_dict(self) -> dict[str, Any]:
+        """RNG state and counts; JSON- and ``torch.save``-serialisable (plain ints and strings)."""
+        return {"rng": copy.deepcopy(self._rng.bit_generator.state), "counts": dict(self._counts)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict` of a sampler over the same mixture."""
+        counts = dict(state["counts"])
+        if set(counts) != set(self._counts):
+            raise ValueError(f"state counts cover domains {sorted(counts)}, sampler has {sorted(self._counts)}")
+        self._rng.bit_generator.state = copy.deepcopy(dict(state["rng"]))
+        self._counts = {name: int(counts[name]) for name in sorted(counts)}

@@ -1,0 +1,39 @@
+"""A given mixture, every trial: to evaluate a mixture someone already has (e.g. a published one)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from mixopt.strategies.base import ProposalBatch, Strategy
+
+SUM_TOLERANCE = 1e-6
+
+
+class Fixed(Strategy):
+    """Options: ``mixture``, domain -> weight (every domain named, weights sum to 1)."""
+
+    name = "fixed"
+    defaults = {"mixture": None}
+
+    @classmethod
+    def check_options(cls, options, domains) -> None:
+        super().check_options(options, domains)
+        mixture = options.get("mixture")
+        if not isinstance(mixture, dict):
+            raise ValueError(f"fixed: 'mixture' must map every domain to a weight, got {mixture!r}")
+        unknown = sorted(set(mixture) - set(domains))
+        missing = sorted(set(domains) - set(mixture))
+        if unknown or missing:
+            raise ValueError(f"fixed: mixture has unknown domain(s) {unknown} and lacks {missing}")
+        values = list(mixture.values())
+        if any(not isinstance(v, (int, float)) or v < 0 for v in values):
+            raise ValueError(f"fixed: mixture weights must be non-negative numbers, got {mixture}")
+        if not math.isclose(sum(values), 1.0, abs_tol=SUM_TOLERANCE):
+            raise ValueError(f"fixed: mixture weights must sum to 1, they sum to {sum(values):.6g}")
+
+    def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+        w = np.array([self.options["mixture"][d] for d in self.problem.domains], dtype=float)
+        return ProposalBatch(self.at_target(np.tile(w, (n, 1))))

@@ -1,0 +1,53 @@
+"""From a config and one row of proposals.csv to the exact training run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping
+
+from mixopt.model import ModelShape
+from mixopt.problem import Problem
+from mixopt.proposals import read_proposal
+from mixopt.train import TrainSpec, failed_metrics, run_trial, write_json_atomic
+
+
+def train_spec(config: Mapping, proposal: Mapping) -> TrainSpec:
+    """``proposal``: ``{scale, steps, seed, mixture}`` as read by :func:`mixopt.proposals.read_proposal`."""
+    scale = proposal["scale"]
+    if scale not in config["scales"]:
+        raise ValueError(f"proposal asks for scale {scale!r}, which is not in config scales {sorted(config['scales'])}")
+    training = config["training"]
+    return TrainSpec(
+        mixture=dict(proposal["mixture"]),
+        scale=scale,
+        shape=ModelShape.from_dict(config["scales"][scale]),
+        steps=int(proposal["steps"]),
+        seed=int(proposal["seed"]),
+        n_checkpoints=training["checkpoints"],
+        eval_tokens=training["eval_tokens"],
+        warmup_fraction=training["warmup_fraction"],
+        min_lr_fraction=training["min_lr_fraction"],
+        weight_decay=training["weight_decay"],
+        grad_clip=training["grad_clip"],
+        threads=training["threads"],
+        device=training["device"],
+    )
+
+
+def run_proposed_trial(config: Mapping, proposals: str | Path, iteration: int, trial: int,
+                       shard_dirs: Mapping[str, Path], out_path: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Train trial ``trial`` of ``proposals`` and write its metrics.json.
+
+    Never raises for a bad trial: a proposal that is not a valid run (for example a hand-edited
+    row whose weights do not sum to one) or a run that fails is written with ``status: failed``
+    and its error, so the loop goes on and the failure stays on record.
+    """
+    ids = {"iteration": int(iteration), "trial": int(trial)}
+    try:
+        spec = train_spec(config, read_proposal(proposals, trial, Problem.from_config(config)))
+    except ValueError as e:
+        record = ids | failed_metrics(f"{type(e).__name__}: {e}")
+        log(f"trial not run: {record['error']}")
+        write_json_atomic(record, Path(out_path))
+        return record
+    return run_trial(spec, dict(shard_dirs), Path(out_path), extra=ids, log=log)

@@ -1,0 +1,75 @@
+"""Shared fixtures: small real-text corpora made from what Python itself ships (no network)."""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+
+def _docs_topics() -> list[str]:
+    from pydoc_data.topics import topics
+
+    return [topics[k] for k in sorted(topics)]
+
+
+@pytest.fixture(scope="session")
+def text_corpora(tmp_path_factory) -> dict[str, list[str]]:
+    """Three real, distinct domains in the three supported formats, as config `paths` globs.
+
+    code: stdlib modules as .txt files; docs: pydoc topics as .jsonl; prose: stdlib module
+    docstrings as .parquet (column ``body``).
+    """
+    root = tmp_path_factory.mktemp("corpora")
+    (root / "code").mkdir()
+    for name in ["textwrap.py", "bisect.py", "heapq.py", "colorsys.py", "fnmatch.py", "shlex.py"]:
+        (root / "code" / f"{name}.txt").write_text((STDLIB / name).read_text())
+    with (root / "docs.jsonl").open("w") as f:
+        for text in _docs_topics()[:40]:
+            f.write(json.dumps({"text": text}) + "\n")
+    import ast
+
+    docstrings = []
+    for path in sorted(STDLIB.glob("*.py"))[:120]:
+        try:
+            doc = ast.get_docstring(ast.parse(path.read_text()))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        if doc and len(doc) > 200:
+            docstrings.append(doc)
+    pd.DataFrame({"body": docstrings}).to_parquet(root / "prose.parquet")
+    return {
+        "code": [str(root / "code" / "*.txt")],
+        "docs": [str(root / "docs.jsonl")],
+        "prose": [str(root / "prose.parquet")],
+    }
+
+
+@pytest.fixture
+def tiny_config(text_corpora) -> dict:
+    """A complete, valid config over the fixture corpora with a tiny model."""
+    return {
+        "seed": 0,
+        "domains": {
+            "code": {"paths": text_corpora["code"]},
+            "docs": {"paths": text_corpora["docs"]},
+            "prose": {"paths": text_corpora["prose"], "text_field": "body"},
+        },
+        "tokenizer": {"vocab_size": 320, "train_bytes_per_domain": 200_000},
+        "data": {"validation_fraction": 0.1, "num_proc": 1},
+        "scales": {"nano": {"layers": 1, "width": 32, "heads": 2, "context": 32, "batch": 4, "lr": 0.01}},
+        "target": {"scale": "nano", "tokens": 4 * 32 * 16},
+        "training": {"checkpoints": 2, "eval_tokens": 512},
+        "objective": {"type": "mean"},
+        "strategy": {
+            "name": "gp",
+            "options": {"min_observations": 2, "raw_samples": 32, "num_restarts": 2, "mc_samples": 32},
+        },
+        "budget": {"iterations": 2, "initial_design": 3, "trials_per_iteration": 2},
+    }

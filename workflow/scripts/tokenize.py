@@ -1,0 +1,19 @@
+"""Split one domain into train/validation documents and write its token shards."""
+import json
+from pathlib import Path
+
+from mixopt.data.shards import tokenize_domain
+from mixopt.logs import log_to
+
+with log_to(snakemake.log[0]):
+    meta = tokenize_domain(
+        snakemake.wildcards.domain,
+        [Path(p) for p in snakemake.input.documents],
+        tokenizer_dir=Path(snakemake.input.tokenizer),
+        out_dir=Path(snakemake.output.meta).parent,
+        validation_fraction=snakemake.params.validation_fraction,
+        seed=snakemake.params.seed,
+        num_proc=snakemake.threads,
+        text_field=snakemake.params.text_field,
+    )
+    print(json.dumps(meta, indent=2))
