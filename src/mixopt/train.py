@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 import traceback
 from contextlib import nullcontext
@@ -23,6 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from mixopt.atomic import write_text  # noqa: E402
 from mixopt.flops import training_flops  # noqa: E402
 from mixopt.model import ModelShape, build_model, count_parameters  # noqa: E402
 from mixopt.sampler import MixtureSampler, validate_mixture  # noqa: E402
@@ -381,20 +381,8 @@ def _json_safe(obj: Any) -> Any:
 
 
 def write_json_atomic(obj: Any, path: Path) -> None:
-    """Write strict JSON (NaN/inf as null) via a temp file in the same directory + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_json_safe(obj), indent=2, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write strict JSON (NaN/inf as null) atomically."""
+    write_text(Path(path), json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n")
 
 
 def run_trial(
