@@ -19,4 +19,6 @@ rule all:
     input:
         "results/best_mixture.yaml",
         "results/summary/convergence.png",
+        # sources, sizes and licences of the built-in corpora used
+        ["resources/corpora/manifest.json"] if BUILTINS else [],
     default_target: True
