@@ -16,8 +16,9 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
+from mixopt.simplex import SUM_TOLERANCE
+
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
-SUM_TOLERANCE = 1e-6
 
 
 class ConfigError(ValueError):

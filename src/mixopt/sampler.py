@@ -12,7 +12,7 @@ import torch
 __all__ = ["MixtureSampler", "validate_mixture"]
 
 # Weights come from optimisers and YAML; allow float round-off but nothing a human would notice.
-WEIGHT_SUM_TOL = 1e-6
+from mixopt.simplex import SUM_TOLERANCE as WEIGHT_SUM_TOL
 
 
 def validate_mixture(weights: Mapping[str, float]) -> None:

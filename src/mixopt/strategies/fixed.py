@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
+from mixopt.simplex import check_mixture
 from mixopt.strategies.base import ProposalBatch, Strategy
-
-SUM_TOLERANCE = 1e-6
 
 
 class Fixed(Strategy):
@@ -28,11 +25,12 @@ class Fixed(Strategy):
         missing = sorted(set(domains) - set(mixture))
         if unknown or missing:
             raise ValueError(f"fixed: mixture has unknown domain(s) {unknown} and lacks {missing}")
-        values = list(mixture.values())
-        if any(not isinstance(v, (int, float)) or v < 0 for v in values):
-            raise ValueError(f"fixed: mixture weights must be non-negative numbers, got {mixture}")
-        if not math.isclose(sum(values), 1.0, abs_tol=SUM_TOLERANCE):
-            raise ValueError(f"fixed: mixture weights must sum to 1, they sum to {sum(values):.6g}")
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in mixture.values()):
+            raise ValueError(f"fixed: mixture weights must be numbers, got {mixture}")
+        try:
+            check_mixture(np.array([mixture[d] for d in domains], dtype=float), tuple(domains))
+        except ValueError as e:
+            raise ValueError(f"fixed: {e}") from None
 
     def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         w = np.array([self.options["mixture"][d] for d in self.problem.domains], dtype=float)
