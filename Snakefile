@@ -1,17 +1,33 @@
 # mixopt: find the data mixture with the lowest loss at a target scale.
 # Iteration 0 is a space-filling design; each later iteration trains the proposals of a strategy
-# fitted on every earlier trial. `snakemake --cores 2` runs the whole loop.
+# fitted on every earlier trial. `snakemake --cores 2` runs the whole loop. With the `table` back
+# end (configs/regmix.yaml) trials are answered from recorded runs, and `snakemake bench` scores
+# strategies x seeds on them.
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# `--configfile other.yaml` replaces config.yaml instead of merging into it: a table-back-end
+# config must not inherit the default run's domains and token budget.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
-include: "rules/data.smk"
-include: "rules/train.smk"
+
+
+if BACKEND == "train":
+
+    include: "rules/data.smk"
+    include: "rules/train.smk"
+
+else:
+
+    include: "rules/table.smk"
+
+
 include: "rules/bo.smk"
 
 

@@ -14,15 +14,17 @@ check_config(with_defaults(config), base_dir=Path.cwd())
 validate(config, "../schemas/config.schema.yaml")
 
 
-DOMAINS = list(config["domains"])
-BUILTINS = sorted({spec["builtin"] for spec in config["domains"].values() if "builtin" in spec})
+BACKEND = config.get("backend", {}).get("name", "train")  # train: real proxy runs; table: recorded runs
+SURROGATE = BACKEND == "table" and config["backend"].get("mode", "pool") == "surrogate"
+DOMAINS = list(config.get("domains", {}))
+BUILTINS = sorted({spec["builtin"] for spec in config.get("domains", {}).values() if "builtin" in spec})
 ITERATIONS = config["budget"]["iterations"]
 
 
 wildcard_constraints:
     i=r"\d+",
     j=r"\d+",
-    domain="|".join(DOMAINS),
+    domain="|".join(DOMAINS) or "no-domain",
     builtin="|".join(BUILTINS) or "no-builtin",
 
 
@@ -64,3 +66,8 @@ def all_metrics(wildcards):
 
 def propose_inputs(wildcards):
     return {"observations": f"results/iter_{wildcards.i}/observations.csv"}
+
+
+def simulator_inputs(wildcards):
+    """The fitted simulator, for the table back end's surrogate mode."""
+    return {"simulator": "results/simulator/surrogate.pt"} if SURROGATE else {}

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -89,3 +90,42 @@ def test_bad_config_stops_before_any_job(tmp_path, tiny_config):
     assert proc.returncode != 0
     assert "config key 'objective.weights': weights must sum to 1" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_table_back_end_runs_the_same_dag_and_the_bench_rule(tmp_path):
+    """The RegMix run table in place of training: the same DAG end to end, then `snakemake bench`."""
+    config = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())
+    config["strategy"] = {"name": "gp", "options": {"min_observations": 3, "raw_samples": 64}}
+    config["budget"] = {"iterations": 2, "initial_design": 4, "trials_per_iteration": 2}
+    config["bench"] = {"seeds": 2, "jobs": 1, "strategies": {"random": {"name": "random"},
+                                                             "random_1M": {"name": "random", "options": {"scale": "1M"}}},
+                       "budget_flops": 3.8e18}
+    write_config(tmp_path, config)
+    snakemake(tmp_path)
+
+    from mixopt.tables.loaders import load_regmix
+
+    table = load_regmix()
+    pool = table.wide(scale="60M")[table.weight_columns].to_numpy()
+    obs = pd.read_csv(tmp_path / "results" / "observations.csv")
+    assert len(obs) == 6 and (obs["status"] == "ok").all() and set(obs["scale"]) == {"60M"}
+    for w in obs[table.weight_columns].to_numpy():
+        assert (np.abs(pool - w).max(axis=1) <= 1e-6).any()  # pool mode: only recorded mixtures
+    # each trial's loss is the recorded one
+    wide = table.wide(scale="60M")
+    for _, row in obs.iterrows():
+        match = wide[(np.abs(wide[table.weight_columns].to_numpy() - row[table.weight_columns].to_numpy(float))
+                      .max(axis=1) <= 1e-6)]
+        assert row["loss_pile_cc"] == pytest.approx(match["loss_pile_cc"].mean())
+    best = yaml.safe_load((tmp_path / "results" / "best_mixture.yaml").read_text())
+    assert best["target"] == {"scale": "60M", "steps": 1001, "tokens": 1001 * 512 * 2048, "trials_at_target": 6}
+    assert set(best["mixture"]) == set(table.mixture_domains)
+    assert best["domains"]["pile_cc"]["loss"] is not None and best["domains"]["arxiv"]["loss"] is None
+
+    snakemake(tmp_path, "bench")
+    bench = tmp_path / "results" / "bench"
+    summary = pd.read_csv(bench / "summary.csv")
+    assert summary["strategy"].tolist() == ["random", "random_1M"] and (summary["seeds"] == 2).all()
+    curves = pd.read_csv(bench / "curves.csv")
+    assert curves[curves["strategy"] == "random_1M"]["charged"].any()  # proxy answers are paid for at 60M
+    assert (bench / "curves.png").stat().st_size > 10_000

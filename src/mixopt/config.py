@@ -130,8 +130,42 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
     """
     with_defaults(config)  # schema errors first, with the key named
     base_dir = Path(base_dir)
-    domains = list(config["domains"])
+    if config.get("backend", {}).get("name", "train") == "table":
+        mixture_domains, eval_domains, scales = _check_table_backend(config, base_dir)
+    else:
+        mixture_domains = eval_domains = _check_train_backend(config, base_dir)
+        scales = list(config["scales"])
 
+    objective = config["objective"]
+    if objective["type"] == "weighted":
+        if "weights" not in objective:
+            raise ConfigError("config key 'objective.weights': required when objective.type is 'weighted'")
+        _check_weights(objective["weights"], list(eval_domains), "objective.weights", complete=False)
+    elif "weights" in objective:
+        raise ConfigError("config key 'objective.weights': only used with objective.type 'weighted'")
+
+    from mixopt.strategies.registry import check_strategy_options
+
+    strategies = {"strategy": config["strategy"]}
+    strategies |= {f"bench.strategies.{k}": v for k, v in config.get("bench", {}).get("strategies", {}).items()}
+    for key, strategy in strategies.items():
+        options = strategy.get("options", {})
+        try:
+            check_strategy_options(strategy["name"], options, list(mixture_domains))
+        except ValueError as e:
+            raise ConfigError(f"config key '{key}.options': {e}") from None
+        if options.get("scale") is not None and options["scale"] not in scales:
+            raise ConfigError(f"config key '{key}.options.scale': {options['scale']!r} is not a scale; "
+                              f"scales are {scales}")
+
+
+def _check_train_backend(config: dict, base_dir: Path) -> list[str]:
+    """Checks of real proxy training; returns the domains."""
+    for key in ("domains", "scales"):
+        if key not in config:
+            raise ConfigError(f"config key '{key}': required with the train back end")
+    if "tokens" not in config["target"]:
+        raise ConfigError("config key 'target.tokens': required with the train back end")
     scales = config["scales"]
     for name, shape in scales.items():
         if shape["width"] % shape["heads"]:
@@ -147,33 +181,39 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
             f"config key 'target.tokens': {target['tokens']} is less than one step of scale "
             f"{target['scale']!r} ({shape['batch']} x {shape['context']} tokens)"
         )
-
-    objective = config["objective"]
-    if objective["type"] == "weighted":
-        if "weights" not in objective:
-            raise ConfigError("config key 'objective.weights': required when objective.type is 'weighted'")
-        _check_weights(objective["weights"], domains, "objective.weights", complete=False)
-    elif "weights" in objective:
-        raise ConfigError("config key 'objective.weights': only used with objective.type 'weighted'")
-
-    from mixopt.strategies.registry import check_strategy_options
-
-    strategy = config["strategy"]
-    try:
-        check_strategy_options(strategy["name"], strategy.get("options", {}), domains)
-    except ValueError as e:
-        raise ConfigError(f"config key 'strategy.options': {e}") from None
-
     tokenizer = config["tokenizer"]
     if "path" in tokenizer and not (base_dir / tokenizer["path"]).is_dir():
         raise ConfigError(f"config key 'tokenizer.path': {tokenizer['path']!r} is not a directory")
-
     _check_domains(config, base_dir)
+    return list(config["domains"])
 
 
-def objective_weights(config: Mapping) -> dict[str, float]:
-    """Domain -> weight of the objective (mean: equal weights); weight 0 for unnamed domains."""
-    domains = list(config["domains"])
+def _check_table_backend(config: dict, base_dir: Path) -> tuple[tuple, tuple, list[str]]:
+    """Checks of the recorded-runs back end; returns mixture domains, evaluation domains, scales."""
+    from mixopt.tables.backend import target_fidelity
+    from mixopt.tables.loaders import load_table
+    from mixopt.tables.runtable import RunTableError
+
+    for key in ("domains", "scales"):
+        if key in config:
+            raise ConfigError(f"config key '{key}': not used with the table back end (the run table defines them)")
+    backend = config["backend"]
+    if "table" not in backend:
+        raise ConfigError("config key 'backend.table': required when backend.name is 'table'")
+    try:
+        table = load_table(backend["table"], base_dir)
+    except RunTableError as e:
+        raise ConfigError(f"config key 'backend.table': {e}") from None
+    try:
+        target_fidelity(table, config["target"])
+    except ValueError as e:
+        raise ConfigError(f"config key 'target': {e}") from None
+    return table.mixture_domains, table.eval_domains, table.scales()
+
+
+def objective_weights(config: Mapping, domains: tuple[str, ...] | list[str]) -> dict[str, float]:
+    """Evaluation domain -> weight of the objective (mean: equal weights); 0 for unnamed domains."""
+    domains = list(domains)
     objective = config.get("objective", {})
     if objective.get("type", "mean") == "mean":
         return {d: 1.0 / len(domains) for d in domains}
@@ -184,3 +224,14 @@ def target_steps(config: Mapping) -> int:
     """Optimiser steps of a run at the target: target tokens over tokens per step."""
     shape = config["scales"][config["target"]["scale"]]
     return int(config["target"]["tokens"]) // (shape["batch"] * shape["context"])
+
+
+def target_tokens(config: Mapping) -> int:
+    """Training tokens of a run at the target (table back end: as recorded at that checkpoint)."""
+    if config.get("backend", {}).get("name") == "table":
+        from mixopt.problem import Problem
+        from mixopt.tables.backend import table_for_config
+
+        target = Problem.from_config(config).target
+        return int(table_for_config(config).tokens(target.scale, target.steps))
+    return int(config["target"]["tokens"])

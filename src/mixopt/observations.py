@@ -1,8 +1,8 @@
 """The observations table: every trial's metrics, one row per trial and checkpoint.
 
 Columns: ``iteration, trial, status, error, scale, seed, n_params, max_steps, step, tokens, flops,
-wall_time_s``, then ``w_<domain>`` (the trial's mixture), ``loss_<domain>`` (validation loss at
-that checkpoint) and ``objective``. A failed trial keeps its checkpoints that completed; a trial
+wall_time_s``, then ``w_<domain>`` (the trial's mixture, one per training domain), ``loss_<domain>``
+(validation loss at that checkpoint, one per evaluation domain) and ``objective``. A failed trial keeps its checkpoints that completed; a trial
 that failed before its first checkpoint has one row with an empty ``step`` and its error, so a
 failure is never silently dropped.
 """
@@ -32,9 +32,8 @@ def loss_columns(domains: Iterable[str]) -> list[str]:
     return [f"loss_{d}" for d in domains]
 
 
-def columns(domains: Iterable[str]) -> list[str]:
-    domains = list(domains)
-    return ID_COLUMNS + weight_columns(domains) + loss_columns(domains) + ["objective"]
+def columns(problem: Problem) -> list[str]:
+    return ID_COLUMNS + weight_columns(problem.domains) + loss_columns(problem.eval_domains) + ["objective"]
 
 
 def read_metrics(path: str | Path) -> dict:
@@ -60,11 +59,11 @@ def metrics_rows(metrics: dict, problem: Problem) -> list[dict]:
     rows = []
     for point in metrics.get("checkpoints") or []:
         losses = point.get("losses") or {}
-        loss = np.array([np.nan if losses.get(d) is None else losses[d] for d in problem.domains], dtype=float)
+        loss = np.array([np.nan if losses.get(d) is None else losses[d] for d in problem.eval_domains], dtype=float)
         rows.append(
             base
             | {"step": point["step"], "tokens": point["tokens"], "flops": point["flops"]}
-            | {f"loss_{d}": x for d, x in zip(problem.domains, loss)}
+            | {f"loss_{d}": x for d, x in zip(problem.eval_domains, loss)}
             | {"objective": float(problem.objective(loss))}
         )
     if not rows:
@@ -75,7 +74,7 @@ def metrics_rows(metrics: dict, problem: Problem) -> list[dict]:
 def build_table(metrics: Iterable[dict], problem: Problem) -> pd.DataFrame:
     """Metrics of many trials -> the observations table (sorted by iteration, trial, step)."""
     rows = [row for m in metrics for row in metrics_rows(m, problem)]
-    table = pd.DataFrame(rows, columns=columns(problem.domains))
+    table = pd.DataFrame(rows, columns=columns(problem))
     if len(table):
         table = table.sort_values(["iteration", "trial", "step"], kind="stable").reset_index(drop=True)
     return table
@@ -100,8 +99,8 @@ def mixtures(table: pd.DataFrame, problem: Problem) -> np.ndarray:
 
 
 def losses(table: pd.DataFrame, problem: Problem) -> np.ndarray:
-    """`n x d` per-domain losses of the table's rows."""
-    return table[loss_columns(problem.domains)].to_numpy(dtype=float)
+    """`n x e` per-evaluation-domain losses of the table's rows."""
+    return table[loss_columns(problem.eval_domains)].to_numpy(dtype=float)
 
 
 def trial_costs(table: pd.DataFrame) -> pd.DataFrame:

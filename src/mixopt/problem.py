@@ -1,8 +1,8 @@
-"""What is being optimised: the domains, the objective over their losses, and the target fidelity."""
+"""What is being optimised: the mixture domains, the objective over evaluation losses, the fidelities."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -21,33 +21,61 @@ class Problem:
     """A mixture problem.
 
     Attributes:
-        domains: the d domain names, in the order of every mixture vector.
-        objective_weights: `d`-vector; the objective is ``objective_weights @ losses``.
+        domains: the `d` training domains, in the order of every mixture vector.
+        objective_weights: `e`-vector; the objective is ``objective_weights @ losses``.
         target: the fidelity whose objective is minimised and at which mixtures are recommended.
+        eval_domains: the `e` domains whose validation losses are recorded; the training domains
+            unless the runs are evaluated elsewhere (RegMix: 17 training, 13 validation domains).
+        full_steps: scale -> steps of a full run at that scale (a proxy strategy's fidelity).
     """
 
     domains: tuple[str, ...]
     objective_weights: np.ndarray
     target: Fidelity
+    eval_domains: tuple[str, ...] = ()
+    full_steps: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.eval_domains:
+            object.__setattr__(self, "eval_domains", tuple(self.domains))
+        if len(self.objective_weights) != len(self.eval_domains):
+            raise ValueError(f"{len(self.objective_weights)} objective weights for {len(self.eval_domains)} "
+                             "evaluation domains")
+        object.__setattr__(self, "full_steps", {self.target.scale: self.target.steps} | dict(self.full_steps))
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Problem":
         from mixopt.config import objective_weights, target_steps
 
-        weights = objective_weights(config)
+        backend = config.get("backend", {})
+        if backend.get("name") == "table":
+            from mixopt.tables.backend import problem_from_table
+
+            return problem_from_table(config)
         domains = tuple(config["domains"])
+        weights = objective_weights(config, domains)
+        tokens = int(config["target"]["tokens"])
         return cls(
             domains=domains,
             objective_weights=np.array([weights[d] for d in domains], dtype=float),
             target=Fidelity(config["target"]["scale"], target_steps(config)),
+            full_steps={name: tokens // (s["batch"] * s["context"]) for name, s in config["scales"].items()},
         )
 
     @property
     def dim(self) -> int:
         return len(self.domains)
 
+    def fidelity(self, scale: str | None) -> Fidelity:
+        """A full run at ``scale`` (the target when ``None``)."""
+        if scale is None or scale == self.target.scale:
+            return self.target
+        if scale not in self.full_steps:
+            raise ValueError(f"unknown scale {scale!r}; scales are {sorted(self.full_steps)}")
+        return Fidelity(scale, int(self.full_steps[scale]))
+
     def objective(self, losses: np.ndarray) -> np.ndarray:
-        """`... x d` per-domain losses -> `...` objective."""
+        """`... x e` per-domain losses -> `...` objective."""
         return np.asarray(losses, dtype=float) @ self.objective_weights
 
     def mixture_dict(self, w: np.ndarray) -> dict[str, float]:

@@ -24,10 +24,10 @@ def recommendation_report(rec: Recommendation, problem: Problem, table: pd.DataF
     """A plain mapping: mixture, predicted objective +- std, per-domain losses, provenance."""
     at_target = at_fidelity(table, problem.target)
     costs = trial_costs(table)
+    weights = problem.mixture_dict(rec.mixture)
     domains = {}
-    for i, d in enumerate(problem.domains):
-        domains[d] = {
-            "weight": float(rec.mixture[i]),
+    for i, d in enumerate(problem.eval_domains):
+        domains[d] = ({"weight": weights[d]} if d in weights else {}) | {
             "loss": _num(rec.losses[i]),
             "loss_std": None if rec.loss_std is None else _num(rec.loss_std[i]),
             "objective_weight": _num(problem.objective_weights[i]),
@@ -64,6 +64,10 @@ def recommendation_report(rec: Recommendation, problem: Problem, table: pd.DataF
             "objective": _num(best.objective),
             "mixture": {d: float(w) for d, w in zip(problem.domains, best.mixture)},
         }
+    if rec.fidelity != problem.target:
+        # a proxy strategy's answer: its losses are predicted or observed at the proxy, not the target
+        report["found_at"] = {"scale": rec.fidelity.scale, "steps": rec.fidelity.steps}
+        report["objective"]["at"] = f"proxy scale {rec.fidelity.scale}, not the target: evaluate it at the target"
     if rec.details:
         report["details"] = {k: v for k, v in rec.details.items() if k != "hyperparameters"}
     return report

@@ -52,27 +52,48 @@ class Strategy(abc.ABC):
     """Proposes trials from the observations so far and recommends a mixture for the target.
 
     Args:
-        problem: domains, objective and target fidelity.
+        problem: domains, objective and fidelities.
         seed: makes ``propose`` and ``recommend`` reproducible.
-        options: strategy-specific options, checked by :meth:`check_options`.
+        candidates: `m x d` mixtures, the only ones that may be proposed or recommended (a run
+            table's pool); ``None`` searches the whole simplex.
+        options: strategy-specific options, checked by :meth:`check_options`, plus the option
+            every strategy takes, ``scale``: search at that (proxy) scale's full run instead of
+            the target; the recommendation is then the best mixture *at that scale*, and who uses
+            it at the target must evaluate it there.
     """
 
     name: ClassVar[str]
-    #: option name -> default; an option not listed here is an error.
+    #: option name -> default; an option not listed here (or in COMMON_DEFAULTS) is an error.
     defaults: ClassVar[Mapping[str, Any]] = {}
 
-    def __init__(self, problem: Problem, seed: int = 0, **options: Any) -> None:
+    def __init__(self, problem: Problem, seed: int = 0, candidates: np.ndarray | None = None,
+                 **options: Any) -> None:
         self.check_options(options, problem.domains)
         self.problem = problem
         self.seed = int(seed)
-        self.options = {**self.defaults, **options}
+        self.options = {**COMMON_DEFAULTS, **self.defaults, **options}
+        self.fidelity = problem.fidelity(self.options["scale"])
+        self.candidates = None if candidates is None else np.asarray(candidates, dtype=float)
+        if self.candidates is not None and (self.candidates.ndim != 2 or self.candidates.shape[1] != problem.dim
+                                            or len(self.candidates) == 0):
+            raise ValueError(f"candidates must be a non-empty m x {problem.dim} array, got shape "
+                             f"{self.candidates.shape}")
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], domains: tuple[str, ...] | list[str]) -> None:
         """Raise ValueError naming an unknown or bad option."""
-        unknown = sorted(set(options) - set(cls.defaults))
+        unknown = sorted(set(options) - set(cls.defaults) - set(COMMON_DEFAULTS))
         if unknown:
-            raise ValueError(f"unknown option(s) {unknown} for strategy {cls.name!r}; known: {sorted(cls.defaults)}")
+            raise ValueError(f"unknown option(s) {unknown} for strategy {cls.name!r}; "
+                             f"known: {sorted({*cls.defaults, *COMMON_DEFAULTS})}")
+        scale = options.get("scale")
+        if scale is not None and not isinstance(scale, str):
+            raise ValueError(f"option 'scale' must be a scale name, got {scale!r}")
+
+    @classmethod
+    def own_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options specific to this strategy (without the common ones)."""
+        return {k: v for k, v in options.items() if k not in COMMON_DEFAULTS}
 
     def iteration_seed(self, iteration: int) -> int:
         return self.seed * 100_003 + iteration
@@ -82,34 +103,68 @@ class Strategy(abc.ABC):
         """Propose ``n`` trials for ``iteration`` given the observations of earlier iterations."""
 
     def recommend(self, observations: pd.DataFrame) -> Recommendation:
-        """Default: the best mixture observed at the target fidelity."""
-        return best_observed(observations, self.problem)
+        """Default: the best mixture observed at the strategy's fidelity."""
+        return best_observed(observations, self.problem, self.fidelity)
 
-    def at_target(self, mixtures_: np.ndarray) -> list[Proposal]:
-        """`n x d` mixtures -> proposals at the target fidelity."""
+    # -- helpers -------------------------------------------------------------------------------
+
+    def proposals_at(self, mixtures_: np.ndarray) -> list[Proposal]:
+        """`n x d` mixtures -> proposals at the strategy's fidelity."""
         out = []
         for w in project(np.atleast_2d(mixtures_)):
             check_mixture(w, self.problem.domains)
-            out.append(Proposal(w, self.problem.target))
+            out.append(Proposal(w, self.fidelity))
         return out
 
-    def initial_design(self, n: int, iteration: int) -> list[Proposal]:
-        return self.at_target(space_filling(n, self.problem.dim, self.iteration_seed(iteration)))
+    def snap(self, mixtures_: np.ndarray) -> np.ndarray:
+        """`n x d` mixtures -> the nearest candidates (L1); unchanged when any mixture may run."""
+        w = np.atleast_2d(mixtures_)
+        if self.candidates is None:
+            return w
+        gaps = np.abs(w[:, None, :] - self.candidates[None, :, :]).sum(-1)
+        return self.candidates[gaps.argmin(axis=1)]
+
+    def unobserved(self, observations: pd.DataFrame) -> np.ndarray:
+        """Candidates without a trial at the strategy's fidelity yet (`k x d`; all if none are left,
+        since then only repeats remain)."""
+        assert self.candidates is not None
+        seen = mixtures(at_fidelity(observations, self.fidelity), self.problem)
+        if len(seen) == 0:
+            return self.candidates
+        gaps = np.abs(self.candidates[:, None, :] - seen[None, :, :]).max(-1).min(-1)
+        fresh = self.candidates[gaps > 1e-6]
+        return fresh if len(fresh) else self.candidates
+
+    def initial_design(self, n: int, iteration: int, observations: pd.DataFrame | None = None) -> list[Proposal]:
+        """Scrambled Sobol points on the simplex; from a pool, the nearest distinct unused candidates."""
+        points = space_filling(n, self.problem.dim, self.iteration_seed(iteration))
+        if self.candidates is None:
+            return self.proposals_at(points)
+        free = self.unobserved(observations) if observations is not None else self.candidates
+        chosen: list[int] = []
+        for w in points:
+            gaps = np.abs(free - w).sum(-1)
+            gaps[chosen] = np.inf
+            if np.isfinite(gaps).any():
+                chosen.append(int(gaps.argmin()))
+        return self.proposals_at(free[chosen])
 
 
-def best_observed(observations: pd.DataFrame, problem: Problem) -> Recommendation:
-    """The observed mixture with the lowest objective at the target fidelity."""
-    at_target = at_fidelity(observations, problem.target)
-    if at_target.empty:
-        raise ValueError(
-            f"no successful trial at the target ({problem.target.scale}, {problem.target.steps} steps) "
-            "to recommend from"
-        )
-    best = at_target.loc[at_target["objective"].idxmin()]
+COMMON_DEFAULTS: Mapping[str, Any] = {"scale": None}
+
+
+def best_observed(observations: pd.DataFrame, problem: Problem, fidelity: Fidelity | None = None) -> Recommendation:
+    """The observed mixture with the lowest objective at ``fidelity`` (default: the target)."""
+    fidelity = fidelity or problem.target
+    rows = at_fidelity(observations, fidelity)
+    if rows.empty:
+        where = "the target" if fidelity == problem.target else "proxy"
+        raise ValueError(f"no successful trial at {where} ({fidelity.scale}, {fidelity.steps} steps) to recommend from")
+    best = rows.loc[rows["objective"].idxmin()]
     row = best.to_frame().T
     return Recommendation(
         mixture=mixtures(row, problem)[0],
-        fidelity=problem.target,
+        fidelity=fidelity,
         objective=float(best["objective"]),
         objective_std=None,
         losses=losses(row, problem)[0],

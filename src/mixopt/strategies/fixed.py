@@ -10,7 +10,8 @@ from mixopt.strategies.base import ProposalBatch, Strategy
 
 
 class Fixed(Strategy):
-    """Options: ``mixture``, domain -> weight (every domain named, weights sum to 1)."""
+    """Options: ``mixture``, domain -> weight (every domain named, weights sum to 1). From a pool:
+    the candidate nearest to it."""
 
     name = "fixed"
     defaults = {"mixture": None}
@@ -34,4 +35,5 @@ class Fixed(Strategy):
 
     def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         w = np.array([self.options["mixture"][d] for d in self.problem.domains], dtype=float)
-        return ProposalBatch(self.at_target(np.tile(w, (n, 1))))
+        return ProposalBatch(self.proposals_at(self.snap(np.tile(w, (n, 1)))),
+                             {} if self.candidates is None else {"design": "pool candidate nearest to the mixture"})

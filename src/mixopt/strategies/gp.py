@@ -21,7 +21,7 @@ from botorch.acquisition.objective import ScalarizedPosteriorTransform
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
-from botorch.optim import optimize_acqf
+from botorch.optim import optimize_acqf, optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
@@ -47,16 +47,23 @@ class GPStrategy(Strategy):
     @classmethod
     def check_options(cls, options, domains) -> None:
         super().check_options(options, domains)
-        for key, value in options.items():
+        for key, value in cls.own_options(options).items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"gp: option {key!r} must be a positive integer, got {value!r}")
 
     # -- model ---------------------------------------------------------------------------------
 
+    @property
+    def modelled(self) -> np.ndarray:
+        """Indices of the `m` evaluation domains the objective weighs: only those get a GP (a
+        domain with weight 0, e.g. the 12 other Pile domains when optimising Pile-CC, changes
+        nothing the strategy does)."""
+        return np.flatnonzero(self.problem.objective_weights)
+
     def _training_data(self, observations: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-        """`n x d` mixtures and `n x d` losses of the successful trials at the target."""
-        rows = at_fidelity(observations, self.problem.target)
-        y = losses(rows, self.problem)
+        """`n x d` mixtures and `n x m` losses of the successful trials at the strategy's fidelity."""
+        rows = at_fidelity(observations, self.fidelity)
+        y = losses(rows, self.problem)[:, self.modelled]
         keep = np.isfinite(y).all(axis=1)
         return (
             torch.tensor(mixtures(rows, self.problem)[keep], dtype=DTYPE),
@@ -64,20 +71,33 @@ class GPStrategy(Strategy):
         )
 
     def fit(self, observations: pd.DataFrame) -> SingleTaskGP:
-        """Fit the per-domain GPs; raises ValueError with too few observations."""
+        """Fit the per-domain GPs; raises ValueError with too few observations.
+
+        The last fit is kept: ``recommend`` right after ``propose`` on the same data reuses it.
+        """
         X, Y = self._training_data(observations)
         if len(X) < 2:
-            raise ValueError(f"gp: needs at least 2 successful trials at the target, has {len(X)}")
+            raise ValueError(f"gp: needs at least 2 successful trials at {self.fidelity}, has {len(X)}")
+        key = (X.numpy().tobytes(), Y.numpy().tobytes())
+        if getattr(self, "_fitted", (None,))[0] == key:
+            return self._fitted[1]
         torch.manual_seed(self.seed)
         model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=Y.shape[-1]))
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        self._fitted = (key, model)
         return model
 
     def _negated_objective(self) -> ScalarizedPosteriorTransform:
         # BoTorch maximises; the objective is a loss.
-        return ScalarizedPosteriorTransform(weights=-torch.tensor(self.problem.objective_weights, dtype=DTYPE))
+        weights = self.problem.objective_weights[self.modelled]
+        return ScalarizedPosteriorTransform(weights=-torch.tensor(weights, dtype=DTYPE))
 
-    def _optimize(self, acqf, q: int, seed: int) -> torch.Tensor:
+    def _optimize(self, acqf, q: int, seed: int, choices: np.ndarray | None = None) -> torch.Tensor:
+        """Maximise ``acqf`` over q points: on the simplex, or over ``choices`` (`k x d`) from a pool."""
+        if choices is not None:
+            candidates, _ = optimize_acqf_discrete(acqf, q=min(q, len(choices)),
+                                                   choices=torch.tensor(choices, dtype=DTYPE), unique=True)
+            return candidates.detach()
         d = self.problem.dim
         bounds = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
         sum_to_one = (torch.arange(d), torch.ones(d, dtype=DTYPE), 1.0)
@@ -94,13 +114,18 @@ class GPStrategy(Strategy):
         return candidates.detach()
 
     def _predict(self, model: SingleTaskGP, X: torch.Tensor) -> dict[str, np.ndarray]:
-        """Posterior of `n x d` mixtures: per-domain mean/std (`n x d`) and objective mean/std (`n`)."""
+        """Posterior of `n x d` mixtures: per-domain mean/std (`n x e`, NaN for a domain not
+        modelled) and objective mean/std (`n`)."""
         with torch.no_grad():
             post = model.posterior(X)
             objective = model.posterior(X, posterior_transform=self._negated_objective())
+        mean = np.full((len(X), len(self.problem.eval_domains)), np.nan)
+        std = mean.copy()
+        mean[:, self.modelled] = post.mean.numpy()
+        std[:, self.modelled] = post.variance.clamp_min(0).sqrt().numpy()
         return {
-            "loss_mean": post.mean.numpy(),
-            "loss_std": post.variance.clamp_min(0).sqrt().numpy(),
+            "loss_mean": mean,
+            "loss_std": std,
             "objective_mean": -objective.mean.squeeze(-1).numpy(),
             "objective_std": objective.variance.clamp_min(0).sqrt().squeeze(-1).numpy(),
         }
@@ -108,12 +133,13 @@ class GPStrategy(Strategy):
     def hyperparameters(self, model: SingleTaskGP) -> dict[str, Any]:
         """Fitted kernel and noise parameters per domain, in standardised-outcome units."""
         covar = model.covar_module
-        lengthscale = covar.lengthscale.detach().reshape(self.problem.dim, -1)
+        e = len(self.modelled)
+        lengthscale = covar.lengthscale.detach().reshape(e, -1)
         out = {}
-        for i, domain in enumerate(self.problem.domains):
+        for i, domain in enumerate(np.array(self.problem.eval_domains)[self.modelled]):
             out[domain] = {
                 "lengthscales": dict(zip(self.problem.domains, lengthscale[i].tolist())),
-                "noise": float(model.likelihood.noise.detach().reshape(self.problem.dim, -1)[i, 0]),
+                "noise": float(model.likelihood.noise.detach().reshape(e, -1)[i, 0]),
                 "mean_constant": float(model.mean_module.constant.detach().reshape(-1)[i]),
             }
         return out
@@ -124,7 +150,7 @@ class GPStrategy(Strategy):
         n_obs = len(self._training_data(observations)[0])
         if n_obs < self.options["min_observations"]:
             return ProposalBatch(
-                self.initial_design(n, iteration),
+                self.initial_design(n, iteration, observations),
                 {"design": "space-filling (scrambled Sobol on the simplex)", "observations": n_obs},
             )
         seed = self.iteration_seed(iteration)
@@ -137,12 +163,13 @@ class GPStrategy(Strategy):
             posterior_transform=self._negated_objective(),
             prune_baseline=True,
         )
-        candidates = self._optimize(acqf, q=n, seed=seed)
+        choices = None if self.candidates is None else self.unobserved(observations)
+        candidates = self._optimize(acqf, q=n, seed=seed, choices=choices)
         with torch.no_grad():
             log_ei = acqf(candidates.unsqueeze(0)).item()
         prediction = self._predict(model, candidates)
         return ProposalBatch(
-            self.at_target(candidates.numpy()),
+            self.proposals_at(candidates.numpy()),
             {
                 "design": "qLogNEI",
                 "observations": n_obs,
@@ -154,33 +181,38 @@ class GPStrategy(Strategy):
         )
 
     def recommend(self, observations: pd.DataFrame) -> Recommendation:
-        """The mixture minimising the posterior mean of the objective at the target.
+        """The mixture minimising the posterior mean of the objective at the strategy's fidelity.
 
         The optimiser's answer competes with every observed mixture, so the recommendation is
-        never worse (under the model) than the best trial. Falls back to the best observed
-        mixture when too few trials succeeded to fit the GP.
+        never worse (under the model) than the best trial; from a pool, the candidate with the
+        lowest posterior mean. Falls back to the best observed mixture when too few trials
+        succeeded to fit the GP.
         """
         X, _ = self._training_data(observations)
         if len(X) < self.options["min_observations"]:
-            rec = best_observed(observations, self.problem)
+            rec = best_observed(observations, self.problem, self.fidelity)
             rec.details["note"] = f"too few successful trials ({len(X)}) to fit the GP"
             return rec
         model = self.fit(observations)
-        acqf = PosteriorMean(model, posterior_transform=self._negated_objective())
-        optimum = self._optimize(acqf, q=1, seed=self.iteration_seed(0))
-        candidates = torch.cat([torch.tensor(project(optimum.numpy()), dtype=DTYPE), X])
+        if self.candidates is not None:
+            candidates = torch.tensor(self.candidates, dtype=DTYPE)
+        else:
+            acqf = PosteriorMean(model, posterior_transform=self._negated_objective())
+            optimum = self._optimize(acqf, q=1, seed=self.iteration_seed(0))
+            candidates = torch.cat([torch.tensor(project(optimum.numpy()), dtype=DTYPE), X])
         prediction = self._predict(model, candidates)
         best = int(np.argmin(prediction["objective_mean"]))
         return Recommendation(
             mixture=candidates[best].numpy(),
-            fidelity=self.problem.target,
+            fidelity=self.fidelity,
             objective=float(prediction["objective_mean"][best]),
             objective_std=float(prediction["objective_std"][best]),
             losses=prediction["loss_mean"][best],
             loss_std=prediction["loss_std"][best],
             method="GP posterior mean minimum",
             details={
-                "from": "optimiser" if best == 0 else "an observed trial",
+                "from": ("the pool of candidates" if self.candidates is not None
+                         else "optimiser" if best == 0 else "an observed trial"),
                 "observations": len(X),
                 "hyperparameters": self.hyperparameters(model),
             },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from mixopt.simplex import dirichlet
@@ -9,7 +10,8 @@ from mixopt.strategies.base import ProposalBatch, Strategy
 
 
 class RandomSearch(Strategy):
-    """Dirichlet(alpha) mixtures at the target fidelity; alpha = 1 is uniform on the simplex."""
+    """Dirichlet(alpha) mixtures; alpha = 1 is uniform on the simplex. From a pool of candidates:
+    distinct candidates not yet tried, uniformly at random (alpha is then unused)."""
 
     name = "random"
     defaults = {"alpha": 1.0}
@@ -22,5 +24,10 @@ class RandomSearch(Strategy):
             raise ValueError(f"random: alpha must be a positive number, got {alpha!r}")
 
     def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+        if self.candidates is not None:
+            free = self.unobserved(observations)
+            rng = np.random.default_rng(self.iteration_seed(iteration))
+            pick = rng.choice(len(free), size=n, replace=n > len(free))
+            return ProposalBatch(self.proposals_at(free[pick]), {"design": "random pool candidates"})
         w = dirichlet(n, self.problem.dim, self.options["alpha"], self.iteration_seed(iteration))
-        return ProposalBatch(self.at_target(w), {"alpha": self.options["alpha"]})
+        return ProposalBatch(self.proposals_at(w), {"alpha": self.options["alpha"]})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from mixopt.problem import Problem
 from mixopt.strategies.base import Strategy
 from mixopt.strategies.fixed import Fixed
@@ -25,5 +27,21 @@ def check_strategy_options(name: str, options: Mapping[str, Any], domains: list[
     strategy_class(name).check_options(dict(options), tuple(domains))
 
 
-def make_strategy(name: str, problem: Problem, seed: int, options: Mapping[str, Any] | None = None) -> Strategy:
-    return strategy_class(name)(problem, seed=seed, **dict(options or {}))
+def make_strategy(name: str, problem: Problem, seed: int, options: Mapping[str, Any] | None = None,
+                  candidates: np.ndarray | None = None) -> Strategy:
+    """``candidates``: `m x d` mixtures the strategy is restricted to (a run table's pool)."""
+    return strategy_class(name)(problem, seed=seed, candidates=candidates, **dict(options or {}))
+
+
+def strategy_from_config(config: Mapping[str, Any], problem: Problem) -> Strategy:
+    """The config's strategy; with the table back end in pool mode, restricted to the recorded
+    mixtures it can run (at its scale and at the target)."""
+    settings = config["strategy"]
+    options = dict(settings.get("options") or {})
+    candidates = None
+    backend = config.get("backend", {})
+    if backend.get("name") == "table" and backend.get("mode", "pool") == "pool":
+        from mixopt.tables.backend import TableBackend
+
+        candidates = TableBackend.from_config(config).candidates_for(problem, options.get("scale"))
+    return make_strategy(settings["name"], problem, config.get("seed", 0), options, candidates)

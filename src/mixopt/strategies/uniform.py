@@ -10,10 +10,10 @@ from mixopt.strategies.base import ProposalBatch, Strategy
 
 class Uniform(Strategy):
     """Proposes 1/d for every domain. Repeated trials differ only in their training seed, so they
-    measure the run-to-run noise of the objective."""
+    measure the run-to-run noise of the objective. From a pool: the candidate nearest to uniform."""
 
     name = "uniform"
 
     def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
-        w = np.full((n, self.problem.dim), 1.0 / self.problem.dim)
-        return ProposalBatch(self.at_target(w))
+        w = self.snap(np.full((n, self.problem.dim), 1.0 / self.problem.dim))
+        return ProposalBatch(self.proposals_at(w), {} if self.candidates is None else {"design": "pool candidate nearest to uniform"})

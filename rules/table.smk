@@ -1,0 +1,53 @@
+# The table back end: trials answered from recorded runs; the benchmark of strategies x seeds.
+
+
+if SURROGATE:
+
+    rule fit_simulator:
+        output:
+            simulator="results/simulator/surrogate.pt",
+            validation="results/simulator/validation.csv",
+        params:
+            backend=config["backend"],
+        log:
+            "results/logs/fit_simulator.log",
+        conda:
+            "../envs/mixopt.yaml"
+        script:
+            "../workflow/scripts/fit_simulator.py"
+
+
+rule table_trial:
+    input:
+        unpack(simulator_inputs),
+        proposals="results/iter_{i}/proposals.csv",
+    output:
+        metrics="results/iter_{i}/trial_{j}/metrics.json",
+    params:
+        backend=config["backend"],
+    log:
+        "results/iter_{i}/trial_{j}/trial.log",
+    conda:
+        "../envs/mixopt.yaml"
+    script:
+        "../workflow/scripts/table_trial.py"
+
+
+rule bench:
+    input:
+        unpack(simulator_inputs),
+    output:
+        summary="results/bench/summary.csv",
+        seeds="results/bench/seeds.csv",
+        curves="results/bench/curves.csv",
+        plot="results/bench/curves.png",
+        meta="results/bench/bench.json",
+    params:
+        bench=config["bench"],
+    threads: config["bench"]["jobs"]
+    log:
+        "results/logs/bench.log",
+    conda:
+        "../envs/mixopt.yaml"
+    script:
+        "../workflow/scripts/bench.py"

@@ -1,0 +1,1 @@
+"""Scoring strategies on recorded runs: strategies x seeds under a compute budget."""

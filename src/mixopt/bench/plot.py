@@ -1,0 +1,53 @@
+"""Best-so-far target objective against compute: median over seeds with a quartile band."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def seed_bands(curves: pd.DataFrame, grid: np.ndarray) -> dict[str, np.ndarray]:
+    """Per strategy, `3 x len(grid)`: q25, median, q75 over seeds of the best objective at each
+    FLOPs value of ``grid`` (a seed that stopped early keeps its last value)."""
+    out = {}
+    for label, group in curves.groupby("strategy", sort=False):
+        values = []
+        for _, curve in group.groupby("seed"):
+            curve = curve.sort_values("cumulative_flops")
+            idx = np.searchsorted(curve["cumulative_flops"].to_numpy(), grid, side="right") - 1
+            best = curve["best_objective"].to_numpy()
+            values.append(np.where(idx >= 0, best[np.clip(idx, 0, None)], np.nan))
+        out[label] = np.nanquantile(np.array(values), [0.25, 0.5, 0.75], axis=0)
+    return out
+
+
+def plot_curves(curves: pd.DataFrame, path: str | Path, best: float, unit: float, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.unique(curves["cumulative_flops"].to_numpy())
+    fig, ax = plt.subplots(figsize=(7.2, 4.6), dpi=120)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before a seed's first point
+            bands = seed_bands(curves, grid)
+    for label, (lo, mid, hi) in bands.items():
+        line, = ax.step(grid / unit, mid, where="post", label=label)
+        ax.fill_between(grid / unit, lo, hi, step="post", alpha=0.2, color=line.get_color())
+    ax.axhline(best, color="k", linestyle=":", linewidth=1, label="best in table")
+    ax.set_xscale("log")
+    ax.set_xlabel("cumulative compute (FLOPs, in target runs)")
+    ax.set_ylabel("best target objective evaluated so far")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

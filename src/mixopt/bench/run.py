@@ -1,0 +1,109 @@
+"""One benchmark run: a strategy and a seed on the table back end, in-process, under a FLOPs budget.
+
+Charging rule (as in arXiv 2503.21023): only mixtures *evaluated at the target* count. After each
+iteration the strategy's recommendation is evaluated at the target fidelity; that run is charged
+unless the same mixture already ran there (as a trial or an earlier evaluation). A strategy
+searching at a small proxy therefore pays for every answer it gives, at the target's price.
+The curve reports, against cumulative FLOPs, the target objective of the current recommendation
+and the best target objective evaluated so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from mixopt.observations import build_table
+from mixopt.problem import Problem
+from mixopt.proposals import trial_seed
+from mixopt.strategies.registry import make_strategy
+from mixopt.tables.backend import TableBackend
+
+CURVE_COLUMNS = ["strategy", "seed", "iteration", "trials", "trial_flops", "eval_flops", "cumulative_flops",
+                 "recommended_objective", "charged", "best_objective"]
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A strategy as the benchmark runs it: a label, a strategy name and its options."""
+
+    label: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _key(w: np.ndarray) -> tuple:
+    return tuple(np.round(np.asarray(w, dtype=float), 6))
+
+
+def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBackend, budget_flops: float,
+             initial_design: int, trials_per_iteration: int, stop_at: float | None = None,
+             max_iterations: int | None = None) -> pd.DataFrame:
+    """Run one strategy with one seed until ``budget_flops`` is spent; one curve row per iteration.
+
+    A seed also stops when an iteration learns nothing new: in pool mode a repeated trial returns
+    the recorded result again, so once a strategy only repeats mixtures it has tried and its
+    recommendation is already evaluated, more iterations cannot change its curve.
+
+    Args:
+        stop_at: stop early once the best evaluated target objective is at or below this (the
+            table's best: nothing can improve after it).
+        max_iterations: a cap on iterations (a proxy strategy may need thousands of its cheap
+            runs to spend a budget counted in target runs).
+
+    Returns:
+        A frame with :data:`CURVE_COLUMNS`.
+    """
+    target = problem.target
+    candidates = backend.candidates_for(problem, spec.options.get("scale"))
+    strategy = make_strategy(spec.name, problem, seed, spec.options, candidates=candidates)
+    records: list[dict] = []
+    evaluated: dict[tuple, float] = {}  # mixture -> objective at the target
+    spent, rows, iteration = 0.0, [], 0
+    while spent < budget_flops:
+        n = initial_design if iteration == 0 else trials_per_iteration
+        table = build_table(records, problem)
+        batch = strategy.propose(table, n, iteration)
+        trial_flops, seen = 0.0, {(_key(list(r["mixture"].values())), r["scale"]) for r in records}
+        repeats_only = backend.surrogate is None and all(
+            (_key(p.mixture), p.fidelity.scale) in seen for p in batch.proposals)
+        for j, proposal in enumerate(batch.proposals):
+            record = backend.run(proposal.mixture, proposal.fidelity, problem, trial_seed(seed, iteration, j))
+            records.append({"iteration": iteration, "trial": j} | record)
+            if record["checkpoints"]:
+                trial_flops += record["checkpoints"][-1]["flops"]
+            if record["status"] == "ok" and proposal.fidelity == target:
+                losses = np.array([record["checkpoints"][-1]["losses"][d] for d in problem.eval_domains])
+                evaluated[_key(proposal.mixture)] = float(problem.objective(losses))
+        table = build_table(records, problem)
+        try:
+            rec = strategy.recommend(table)
+        except ValueError:  # nothing succeeded yet
+            rec = None
+        eval_flops, charged, rec_objective = 0.0, False, np.nan
+        if rec is not None:
+            key = _key(rec.mixture)
+            if key not in evaluated:
+                record = backend.run(rec.mixture, target, problem)
+                charged = True
+                if record["status"] == "ok":
+                    eval_flops = record["checkpoints"][-1]["flops"]
+                    losses = np.array([record["checkpoints"][-1]["losses"][d] for d in problem.eval_domains])
+                    evaluated[key] = float(problem.objective(losses))
+            rec_objective = evaluated.get(key, np.nan)
+        spent += trial_flops + eval_flops
+        rows.append({
+            "strategy": spec.label, "seed": seed, "iteration": iteration, "trials": len(batch.proposals),
+            "trial_flops": trial_flops, "eval_flops": eval_flops, "cumulative_flops": spent,
+            "recommended_objective": rec_objective, "charged": charged,
+            "best_objective": min(evaluated.values()) if evaluated else np.nan,
+        })
+        iteration += 1
+        if stop_at is not None and evaluated and min(evaluated.values()) <= stop_at:
+            break
+        if (repeats_only and not charged) or (max_iterations and iteration >= max_iterations):
+            break
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)

@@ -1,0 +1,144 @@
+"""``mixopt bench``: every strategy x seed on the table back end, then the summary files.
+
+Writes to the output folder: ``curves.csv`` (one row per strategy, seed and iteration),
+``seeds.csv`` (compute to reach the best and best + epsilon, per seed), ``summary.csv`` and
+``summary.txt`` (medians, quartiles, seeds that reached, speed-ups against random search),
+``curves.png`` and ``bench.json`` (the settings, the table's best, the cost of one target run and,
+in surrogate mode, the simulator's held-out R²).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from mixopt.atomic import write_text
+from mixopt.bench.plot import plot_curves
+from mixopt.bench.run import StrategySpec, run_seed
+from mixopt.bench.summary import format_summary, per_seed, summarise
+from mixopt.problem import Problem
+from mixopt.tables.backend import TableBackend
+
+DEFAULT_STRATEGIES = {"random": {"name": "random"}, "uniform": {"name": "uniform"}, "gp": {"name": "gp"}}
+SURROGATE_BUDGET_RUNS = 50
+SURROGATE_SAMPLES = 50_000
+
+
+def strategy_specs(config: Mapping) -> list[StrategySpec]:
+    chosen = config.get("bench", {}).get("strategies") or DEFAULT_STRATEGIES
+    return [StrategySpec(label, s["name"], dict(s.get("options") or {})) for label, s in chosen.items()]
+
+
+@functools.lru_cache(maxsize=2)
+def _session(config_json: str, base_dir: str, surrogate_path: str | None) -> tuple[Problem, TableBackend]:
+    config = json.loads(config_json)
+    from mixopt.tables.backend import problem_from_table
+
+    return (problem_from_table(config, base_dir),
+            TableBackend.from_config(config, surrogate_path, base_dir))
+
+
+def _run_one(config_json: str, base_dir: str, surrogate_path: str | None, spec: StrategySpec, seed: int,
+             budget: float, stop_at: float | None) -> pd.DataFrame:
+    import torch
+
+    torch.set_num_threads(1)  # one seed per core
+    config = json.loads(config_json)
+    problem, backend = _session(config_json, base_dir, surrogate_path)
+    budget_cfg = config["budget"]
+    return run_seed(spec, seed, problem, backend, budget, budget_cfg["initial_design"],
+                    budget_cfg["trials_per_iteration"], stop_at=stop_at,
+                    max_iterations=config.get("bench", {}).get("max_iterations"))
+
+
+def table_best(problem: Problem, backend: TableBackend, seed: int = 0) -> float:
+    """The lowest target objective: over the pool, or (surrogate mode) over the table's mixtures
+    and dense random mixtures, as the simulator predicts it."""
+    target = problem.target
+    if backend.surrogate is None:
+        pool = backend.candidates([target])
+        return float(min(problem.objective(backend.losses(w, target)[1][-1]) for w in pool))
+    rng = np.random.default_rng(seed)
+    w = np.concatenate([backend.table.wide()[backend.table.weight_columns].to_numpy(),
+                        rng.dirichlet(np.ones(problem.dim), SURROGATE_SAMPLES),
+                        rng.dirichlet(np.full(problem.dim, 0.2), SURROGATE_SAMPLES)])
+    losses = backend.surrogate.predict(w, backend.table.params(target.scale), backend._tokens(target))
+    return float(problem.objective(losses).min())
+
+
+def run_bench(config: Mapping, out_dir: str | Path, base_dir: str | Path = ".", surrogate_path: str | Path | None = None,
+              log=print) -> pd.DataFrame:
+    """Run the benchmark a config describes and write its files; returns the summary."""
+    settings = config.get("bench", {})
+    out_dir = Path(out_dir)
+    base_dir = str(Path(base_dir).resolve())
+    config_json = json.dumps(config, sort_keys=True, default=str)
+    surrogate_path = str(surrogate_path) if surrogate_path else None
+    problem, backend = _session(config_json, base_dir, surrogate_path)
+    unit = backend.cost(problem.target)
+    best = table_best(problem, backend)
+    epsilon = float(settings.get("epsilon", 0.01))
+    pool_size = None if backend.surrogate is not None else len(backend.candidates([problem.target]))
+    budget = float(settings.get("budget_flops") or unit * (pool_size or SURROGATE_BUDGET_RUNS))
+    seeds = int(settings.get("seeds", 20))
+    specs = strategy_specs(config)
+    log(f"bench: {backend.table.name}, {backend.mode} mode, target {problem.target.scale} "
+        f"({problem.target.steps} steps, {unit:.3g} FLOPs per run), best objective {best:.6g}, "
+        f"budget {budget / unit:.1f} target runs, {len(specs)} strategies x {seeds} seeds")
+
+    # pool mode: nothing improves on the table's best, so a seed that reaches it may stop
+    stop_at = best if backend.surrogate is None else None
+    jobs = [(config_json, base_dir, surrogate_path, spec, seed, budget, stop_at) for spec in specs for seed in range(seeds)]
+    workers = int(settings.get("jobs", 2))
+    parts = []
+
+    def done(curve: pd.DataFrame) -> None:
+        parts.append(curve)
+        last = curve.iloc[-1]
+        log(f"[{len(parts)}/{len(jobs)}] {last['strategy']} seed {last['seed']}: best {last['best_objective']:.6g} "
+            f"after {last['cumulative_flops'] / unit:.1f} target runs, {int(last['iteration']) + 1} iterations")
+
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for future in as_completed([pool.submit(_run_one, *job) for job in jobs]):
+                done(future.result())
+    else:
+        for job in jobs:
+            done(_run_one(*job))
+    order = {spec.label: k for k, spec in enumerate(specs)}
+    curves = pd.concat(parts, ignore_index=True)
+    curves = curves.sort_values(["strategy", "seed", "iteration"], key=lambda c: c.map(order) if c.name == "strategy"
+                                else c, kind="stable").reset_index(drop=True)
+    seeds_table = per_seed(curves, best, epsilon)
+    summary = summarise(seeds_table)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / "curves.csv", curves.to_csv(index=False))
+    write_text(out_dir / "seeds.csv", seeds_table.to_csv(index=False))
+    write_text(out_dir / "summary.csv", summary.to_csv(index=False))
+    text = (f"compute in target runs ({unit:.4g} FLOPs each); best = {best:.6g}, epsilon = {epsilon:g}\n"
+            + format_summary(summary, unit))
+    write_text(out_dir / "summary.txt", text + "\n")
+    meta: dict[str, Any] = {
+        "table": backend.table.name, "mode": backend.mode,
+        "target": {"scale": problem.target.scale, "steps": problem.target.steps, "flops_per_run": unit},
+        "objective_weights": dict(zip(problem.eval_domains, problem.objective_weights.tolist())),
+        "best_objective": best, "epsilon": epsilon, "budget_flops": budget, "pool_size": pool_size,
+        "seeds": seeds, "max_iterations": settings.get("max_iterations"), "strategies": {s.label: {"name": s.name, "options": dict(s.options)} for s in specs},
+        "budget": dict(config["budget"]),
+    }
+    if backend.surrogate is not None:
+        meta["surrogate_r2_by_scale"] = backend.surrogate.r2_by_scale()
+    write_text(out_dir / "bench.json", json.dumps(meta, indent=2, default=str) + "\n")
+    plot_curves(curves, out_dir / "curves.png", best, unit,
+                title=f"{Path(backend.table.name.split(' ')[0]).name} ({backend.mode}): target {problem.target.scale}")
+    log(text)
+    return summary

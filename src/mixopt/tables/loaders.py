@@ -1,0 +1,167 @@
+"""Loaders from published tables of pretraining runs to the long :class:`RunTable` format.
+
+Each loader fixes its source's quirks (column prefixes, rounded mixtures, missing rows,
+checkpoints evaluated on only some domains) and says where its numbers come from:
+
+- ``regmix`` (Liu et al., ICLR 2025; MIT, vendored in ``mixopt/tables/regmix`` with its licence):
+  TinyLlama runs of 1001 steps x 512 x 2048 tokens (~1B tokens) at 1M and 60M parameters
+  (the 60M recipe is taken to be the 1M one: same data, same steps) and 25,000 steps (~26B tokens)
+  at 1B. Sizes are the nominal 1M / 60M / 1B.
+- ``mixinglaws`` (Ye et al., ICLR 2025; no licence: read from the user's copy, never bundled):
+  learning curves at 70M-1B; 1M tokens per step (100k steps = 100B tokens in the paper).
+- ``olmix`` (OLMo 3 swarms; Apache-2.0): 30M proxies at 5x Chinchilla (3B tokens), one checkpoint.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from mixopt.tables.runtable import RunTable, RunTableError
+
+REGMIX_TOKENS_PER_STEP = 512 * 2048
+REGMIX_SCALES = {  # label -> (params, steps, mixture file, loss file)
+    "1M": (1e6, 1001, ["train_mixture_1m.csv", "test_mixture_1m.csv"], ["train_pile_loss_1m.csv", "test_pile_loss_1m.csv"]),
+    "60M": (60e6, 1001, ["test_mixture_60m.csv"], ["test_pile_loss_60m.csv"]),
+    "1B": (1e9, 25000, ["test_mixture_1B.csv"], ["test_pile_loss_1B.csv"]),
+}
+MIXINGLAWS_TOKENS_PER_STEP = 1_000_000
+MIXINGLAWS_DOMAINS = {
+    "5Mix": ["academic", "prose", "dialogue", "symbolic", "internet"],
+    # order of GitHub/Books/Wikipedia inferred upstream from the default Llama mixture (unverified)
+    "RedPajama": ["CommonCrawl", "C4", "GitHub", "Books", "Wikipedia", "ArXiv", "StackExchange"],
+}
+MIXINGLAWS_PARAMS = {"70M": 70e6, "160M": 160e6, "305M": 305e6, "410M": 410e6, "1B": 1e9}
+#: the aggregate "valid" loss in the source is not an evaluation domain
+MIXINGLAWS_AGGREGATE = "valid"
+OLMIX_PARAMS = 30e6
+OLMIX_TOKENS = 5 * 20 * OLMIX_PARAMS
+
+
+def regmix_dir() -> Path:
+    """The vendored RegMix tables."""
+    return Path(str(resources.files("mixopt.tables") / "regmix"))
+
+
+def _read_csv(path: Path, table: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise RunTableError(f"run table {table}: file not found: {path}")
+    return pd.read_csv(path)
+
+
+def load_regmix(path: str | Path | None = None) -> RunTable:
+    """RegMix: 768 mixtures at 1M (512 train + 256 test), the 256 test mixtures at 60M, 64 at 1B.
+
+    Mixture and loss files are joined on ``index``; a mixture without losses would be left out
+    (none is in the published files). Mixtures are rounded to 3 decimals upstream (sums 0.998 to
+    1.002) and are renormalised. Run ids are ``<scale>/<split>/<index>``.
+    """
+    folder = Path(path) if path else regmix_dir()
+    frames = []
+    for scale, (params, steps, mixture_files, loss_files) in REGMIX_SCALES.items():
+        for mixture_file, loss_file in zip(mixture_files, loss_files):
+            split = mixture_file.split("_")[0]
+            w = _read_csv(folder / mixture_file, "regmix").set_index("index")
+            losses = _read_csv(folder / loss_file, "regmix").set_index("index")
+            w.columns = [c.removeprefix("train_the_pile_") for c in w.columns]
+            losses.columns = [c.removeprefix("metric/the_pile_").removesuffix("_val_loss") for c in losses.columns]
+            runs = w.index.intersection(losses.index)  # inner join: a mixture without losses is not a run
+            long = losses.loc[runs].stack().rename("loss").reset_index()
+            long.columns = ["index", "domain", "loss"]
+            long = long.join(w.add_prefix("w_"), on="index")
+            long["run_id"] = [f"{scale}/{split}/{i}" for i in long["index"]]
+            long["scale"], long["params"], long["step"] = scale, params, steps
+            long["tokens"] = float(steps * REGMIX_TOKENS_PER_STEP)
+            frames.append(long.drop(columns="index"))
+    data = pd.concat(frames, ignore_index=True)
+    return RunTable.from_long(data, name=f"regmix ({folder})")
+
+
+def load_mixinglaws(path: str | Path, setting: str = "5Mix") -> RunTable:
+    """Data Mixing Laws learning curves of one ``setting`` (5Mix or RedPajama) from the long CSV.
+
+    ``path`` is the CSV or its folder. Rows without a step and the aggregate ``valid`` loss are
+    dropped; checkpoints evaluated on only some domains stay in the long table (``RunTable.wide``
+    leaves them out).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "mixinglaws_runs_long.csv"
+    if setting not in MIXINGLAWS_DOMAINS:
+        raise RunTableError(f"run table mixinglaws: setting {setting!r} has no known domain names; "
+                            f"choose from {sorted(MIXINGLAWS_DOMAINS)}")
+    raw = _read_csv(path, "mixinglaws")
+    raw = raw[(raw["setting"] == setting) & raw["step"].notna() & (raw["valid_domain"] != MIXINGLAWS_AGGREGATE)]
+    if raw.empty:
+        raise RunTableError(f"run table mixinglaws ({path}): no rows for setting {setting!r}")
+    domains = MIXINGLAWS_DOMAINS[setting]
+    unknown = sorted(set(raw["model_size"]) - set(MIXINGLAWS_PARAMS))
+    if unknown:
+        raise RunTableError(f"run table mixinglaws ({path}): unknown model size(s) {unknown}")
+    data = pd.DataFrame({
+        # a run is one mixture trained at one size; run_id alone repeats across sizes
+        "run_id": raw["model_size"] + "/" + raw["run_id"].astype(int).astype(str),
+        "scale": raw["model_size"],
+        "params": raw["model_size"].map(MIXINGLAWS_PARAMS),
+        "step": raw["step"].astype(int),
+        "tokens": raw["step"].astype(float) * MIXINGLAWS_TOKENS_PER_STEP,
+        "domain": raw["valid_domain"],
+        "loss": raw["loss"],
+    })
+    w = raw[[f"w{k}" for k in range(1, len(domains) + 1)]].fillna(0.0).to_numpy(dtype=float)
+    # the recorded default RedPajama mixture (run 999) sums to 1.023, as published; renormalise
+    w = w / w.sum(axis=1, keepdims=True)
+    for k, d in enumerate(domains):
+        data[f"w_{d}"] = w[:, k]
+    return RunTable.from_long(data, name=f"mixinglaws {setting} ({path})", mixture_domains=domains)
+
+
+def load_olmix(path: str | Path, name: str = "dclm", metrics: list[str] | None = None) -> RunTable:
+    """An Olmix swarm: ``<name>_ratios.csv`` joined with ``<name>_metrics.csv`` on ``run``.
+
+    ``metrics`` picks the task columns used as evaluation domains (default: all of them).
+    """
+    folder = Path(path)
+    ratios = _read_csv(folder / f"{name}_ratios.csv", f"olmix {name}")
+    scores = _read_csv(folder / f"{name}_metrics.csv", f"olmix {name}")
+    meta = {"Unnamed: 0", "run", "name", "index"}
+    domains = [c for c in ratios.columns if c not in meta]
+    tasks = metrics or [c for c in scores.columns if c not in meta]
+    absent = [t for t in tasks if t not in scores.columns]
+    if absent:
+        raise RunTableError(f"run table olmix {name}: unknown metric(s) {absent}")
+    joined = ratios[["run", *domains]].merge(scores[["run", *tasks]], on="run", how="inner")
+    long = joined.melt(id_vars=["run", *domains], value_vars=tasks, var_name="domain", value_name="loss")
+    long = long[np.isfinite(pd.to_numeric(long["loss"], errors="coerce"))]
+    long = long.rename(columns={"run": "run_id", **{d: f"w_{d}" for d in domains}})
+    long["scale"], long["params"], long["step"], long["tokens"] = "30M", OLMIX_PARAMS, 1, OLMIX_TOKENS
+    return RunTable.from_long(long, name=f"olmix {name} ({folder})", mixture_domains=domains, eval_domains=tasks)
+
+
+def load_table(spec: Mapping, base_dir: str | Path = ".") -> RunTable:
+    """A run table from a config mapping ``{format, path, setting, name}``.
+
+    ``format``: ``regmix`` (``path`` optional: the vendored copy), ``mixinglaws``, ``olmix`` or
+    ``long`` (mixopt's own format, CSV or parquet). Relative paths start at ``base_dir``.
+    """
+    fmt = spec.get("format", "long")
+    path = spec.get("path")
+    if path is not None:
+        path = Path(base_dir) / path
+    if fmt == "regmix":
+        return load_regmix(path)
+    if path is None:
+        raise RunTableError(f"run table format {fmt!r} needs a 'path'")
+    if fmt == "mixinglaws":
+        return load_mixinglaws(path, spec.get("setting", "5Mix"))
+    if fmt == "olmix":
+        return load_olmix(path, spec.get("name", "dclm"), spec.get("metrics"))
+    if fmt == "long":
+        from mixopt.tables.runtable import read_run_table
+
+        return read_run_table(path)
+    raise RunTableError(f"unknown run table format {fmt!r}; choose from regmix, mixinglaws, olmix, long")

@@ -1,0 +1,9 @@
+"""Score strategies x seeds on the table back end (the `mixopt bench` command as a rule)."""
+from pathlib import Path
+
+from mixopt.bench.suite import run_bench
+from mixopt.logs import log_to
+
+with log_to(snakemake.log[0]):
+    run_bench(snakemake.config, Path(snakemake.output.summary).parent,
+              surrogate_path=snakemake.input.get("simulator"))
