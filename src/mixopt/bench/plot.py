@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +32,9 @@ def plot_curves(curves: pd.DataFrame, path: str | Path, best: float, unit: float
 
     grid = np.unique(curves["cumulative_flops"].to_numpy())
     fig, ax = plt.subplots(figsize=(7.2, 4.6), dpi=120)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before a seed's first point
-            bands = seed_bands(curves, grid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before a seed's first point
+        bands = seed_bands(curves, grid)
     for label, (lo, mid, hi) in bands.items():
         line, = ax.step(grid / unit, mid, where="post", label=label)
         ax.fill_between(grid / unit, lo, hi, step="post", alpha=0.2, color=line.get_color())

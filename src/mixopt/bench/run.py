@@ -39,6 +39,12 @@ def _key(w: np.ndarray) -> tuple:
     return tuple(np.round(np.asarray(w, dtype=float), 6))
 
 
+def _final_objective(record: dict, problem: Problem) -> float:
+    """The objective at a trial record's last checkpoint."""
+    losses = record["checkpoints"][-1]["losses"]
+    return float(problem.objective(np.array([losses[d] for d in problem.eval_domains])))
+
+
 def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBackend, budget_flops: float,
              initial_design: int, trials_per_iteration: int, stop_at: float | None = None,
              max_iterations: int | None = None) -> pd.DataFrame:
@@ -76,8 +82,7 @@ def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBack
             if record["checkpoints"]:
                 trial_flops += record["checkpoints"][-1]["flops"]
             if record["status"] == "ok" and proposal.fidelity == target:
-                losses = np.array([record["checkpoints"][-1]["losses"][d] for d in problem.eval_domains])
-                evaluated[_key(proposal.mixture)] = float(problem.objective(losses))
+                evaluated[_key(proposal.mixture)] = _final_objective(record, problem)
         table = build_table(records, problem)
         try:
             rec = strategy.recommend(table)
@@ -91,8 +96,7 @@ def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBack
                 charged = True
                 if record["status"] == "ok":
                     eval_flops = record["checkpoints"][-1]["flops"]
-                    losses = np.array([record["checkpoints"][-1]["losses"][d] for d in problem.eval_domains])
-                    evaluated[key] = float(problem.objective(losses))
+                    evaluated[key] = _final_objective(record, problem)
             rec_objective = evaluated.get(key, np.nan)
         spent += trial_flops + eval_flops
         rows.append({

@@ -70,7 +70,7 @@ def table_best(problem: Problem, backend: TableBackend, seed: int = 0) -> float:
     w = np.concatenate([backend.table.wide()[backend.table.weight_columns].to_numpy(),
                         rng.dirichlet(np.ones(problem.dim), SURROGATE_SAMPLES),
                         rng.dirichlet(np.full(problem.dim, 0.2), SURROGATE_SAMPLES)])
-    losses = backend.surrogate.predict(w, backend.table.params(target.scale), backend._tokens(target))
+    losses = backend.surrogate.predict(w, backend.table.params(target.scale), backend.tokens(target))
     return float(problem.objective(losses).min())
 
 

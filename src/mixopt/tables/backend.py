@@ -131,9 +131,10 @@ class TableBackend:
 
     def cost(self, fidelity: Fidelity) -> float:
         """FLOPs of one run to ``fidelity``: 6 x params x tokens."""
-        return training_flops(self.table.params(fidelity.scale), self._tokens(fidelity))
+        return training_flops(self.table.params(fidelity.scale), self.tokens(fidelity))
 
-    def _tokens(self, fidelity: Fidelity) -> float:
+    def tokens(self, fidelity: Fidelity) -> float:
+        """Training tokens of a run to ``fidelity`` (recorded, or tokens per step x steps)."""
         steps = self.table.steps(fidelity.scale)
         if fidelity.steps in steps:
             return self.table.tokens(fidelity.scale, fidelity.steps)
@@ -152,7 +153,7 @@ class TableBackend:
             steps = [s for s in self.table.steps(fidelity.scale) if s < fidelity.steps] + [fidelity.steps]
             losses = np.stack([
                 self.surrogate.predict(mixture[None], self.table.params(fidelity.scale),
-                                       self._tokens(Fidelity(fidelity.scale, s)))[0]
+                                       self.tokens(Fidelity(fidelity.scale, s)))[0]
                 for s in steps
             ])
             return steps, losses
@@ -186,7 +187,7 @@ class TableBackend:
         for step, loss in zip(steps, losses):
             f = Fidelity(fidelity.scale, int(step))
             record["checkpoints"].append({
-                "step": int(step), "tokens": self._tokens(f), "flops": self.cost(f),
+                "step": int(step), "tokens": self.tokens(f), "flops": self.cost(f),
                 "losses": {d: float(x) for d, x in zip(problem.eval_domains, loss)},
             })
         return record
