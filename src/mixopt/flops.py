@@ -14,7 +14,7 @@ that cost, so we keep it; counting the matrix once charges exactly its one real 
 
 from __future__ import annotations
 
-__all__ = ["training_flops"]
+__all__ = ["training_flops", "config_step_flops"]
 
 
 def training_flops(n_params: int, tokens: int) -> float:
@@ -30,3 +30,22 @@ def training_flops(n_params: int, tokens: int) -> float:
     if n_params < 0 or tokens < 0:
         raise ValueError(f"n_params and tokens must be non-negative, got {n_params}, {tokens}")
     return 6.0 * float(n_params) * float(tokens)
+
+
+def config_step_flops(config) -> dict[str, float]:
+    """Scale name -> FLOPs of one optimiser step, for every scale of a training config.
+
+    Parameters are counted on a model built on the meta device (no memory), with the config's
+    vocabulary size (a tokenizer read from ``tokenizer.path`` may differ slightly).
+    """
+    import torch
+
+    from mixopt.model import ModelShape, build_model, count_parameters
+
+    out = {}
+    for name, spec in config["scales"].items():
+        shape = ModelShape.from_dict(spec)
+        with torch.device("meta"):
+            n = count_parameters(build_model(shape, config["tokenizer"]["vocab_size"], seed=0))["total"]
+        out[name] = training_flops(n, spec["batch"] * spec["context"])
+    return out

@@ -27,6 +27,7 @@ class Problem:
         eval_domains: the `e` domains whose validation losses are recorded; the training domains
             unless the runs are evaluated elsewhere (RegMix: 17 training, 13 validation domains).
         full_steps: scale -> steps of a full run at that scale (a proxy strategy's fidelity).
+        step_flops: scale -> training FLOPs of one optimiser step (6 x params x tokens per step).
     """
 
     domains: tuple[str, ...]
@@ -34,6 +35,7 @@ class Problem:
     target: Fidelity
     eval_domains: tuple[str, ...] = ()
     full_steps: Mapping[str, int] = field(default_factory=dict)
+    step_flops: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.eval_domains:
@@ -55,11 +57,14 @@ class Problem:
         domains = tuple(config["domains"])
         weights = objective_weights(config, domains)
         tokens = int(config["target"]["tokens"])
+        from mixopt.flops import config_step_flops
+
         return cls(
             domains=domains,
             objective_weights=np.array([weights[d] for d in domains], dtype=float),
             target=Fidelity(config["target"]["scale"], target_steps(config)),
             full_steps={name: tokens // (s["batch"] * s["context"]) for name, s in config["scales"].items()},
+            step_flops=config_step_flops(config),
         )
 
     @property
@@ -73,6 +78,12 @@ class Problem:
         if scale not in self.full_steps:
             raise ValueError(f"unknown scale {scale!r}; scales are {sorted(self.full_steps)}")
         return Fidelity(scale, int(self.full_steps[scale]))
+
+    def cost(self, fidelity: Fidelity) -> float:
+        """Training FLOPs of a run to ``fidelity``."""
+        if fidelity.scale not in self.step_flops:
+            raise ValueError(f"no FLOPs per step known for scale {fidelity.scale!r}")
+        return float(self.step_flops[fidelity.scale]) * fidelity.steps
 
     def objective(self, losses: np.ndarray) -> np.ndarray:
         """`... x e` per-domain losses -> `...` objective."""

@@ -10,10 +10,11 @@ from mixopt.problem import Problem
 from mixopt.strategies.base import Strategy
 from mixopt.strategies.fixed import Fixed
 from mixopt.strategies.gp import GPStrategy
+from mixopt.strategies.mfms import MFMSStrategy
 from mixopt.strategies.random import RandomSearch
 from mixopt.strategies.uniform import Uniform
 
-STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (RandomSearch, Uniform, Fixed, GPStrategy)}
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy)}
 
 
 def strategy_class(name: str) -> type[Strategy]:

@@ -70,6 +70,8 @@ def problem_from_table(config: Mapping, base_dir: str | Path = ".") -> Problem:
         target=target_fidelity(table, config["target"]),
         eval_domains=table.eval_domains,
         full_steps={s: table.steps(s)[-1] for s in table.scales()},
+        step_flops={s: training_flops(table.params(s), table.tokens(s, table.steps(s)[-1]) / table.steps(s)[-1])
+                    for s in table.scales()},
     )
 
 
