@@ -180,7 +180,7 @@ class MFMSStrategy(GPStrategy):
         seen = mixtures(observations[observations["status"] == "ok"], self.problem)
         seen = np.unique(seen[np.isfinite(seen).all(axis=1)], axis=0)
         mean, _ = self._objective_posterior(model, self.inputs(seen, self.problem.target).unsqueeze(1), noisy=False)
-        top = seen[np.argsort(mean.numpy())[:5]]
+        top = seen[np.argsort(mean[:, 0].numpy())[:5]]
         local = np.vstack([rng.dirichlet(50 * w + 0.5, size=64) for w in top]) if len(top) else np.zeros((0, self.problem.dim))
         return np.vstack([base, seen, local])
 

@@ -1,0 +1,82 @@
+"""The multi-fidelity, multi-scale strategy: what a batch looks like, which fidelity it buys, what
+it learns from, and where it recommends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mixopt.observations import build_table
+from mixopt.problem import Fidelity, Problem
+from mixopt.strategies import make_strategy
+
+DOMAINS = ("a", "b", "c")
+STEP_FLOPS = {"small": 6 * 1e6 * 1e4, "large": 6 * 1e8 * 1e4}
+PROBLEM = Problem(domains=DOMAINS, objective_weights=np.array([1.0]), target=Fidelity("large", 100),
+                  eval_domains=("valid",), full_steps={"small": 100, "large": 100}, step_flops=STEP_FLOPS)
+
+
+def loss(w: np.ndarray, scale: str, step: int) -> float:
+    """The same mixture landscape at every size and step: a cheap run tells as much as a costly one."""
+    return float(3.0 + 2.0 * (w[0] - 0.6) ** 2 + 1.5 * (w[1] - 0.3) ** 2 + 0.0 * step)
+
+
+def run(w, scale, steps, iteration, trial, checkpoints=(25, 50, 100)) -> dict:
+    points = [c for c in checkpoints if c <= steps]
+    return {"iteration": iteration, "trial": trial, "status": "ok", "scale": scale, "steps": steps,
+            "mixture": dict(zip(DOMAINS, map(float, w))),
+            "checkpoints": [{"step": c, "tokens": c * 1e4, "flops": STEP_FLOPS[scale] * c,
+                             "losses": {"valid": loss(np.asarray(w), scale, c)}} for c in points]}
+
+
+def observations(n_small=8, n_large=2, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    records = [run(w, "small", 100, 0, j) for j, w in enumerate(rng.dirichlet(np.ones(3), n_small))]
+    records += [run(w, "large", 100, 0, n_small + j) for j, w in enumerate(rng.dirichlet(np.ones(3), n_large))]
+    return build_table(records, PROBLEM)
+
+
+def strategy(**options):
+    return make_strategy("mfms", PROBLEM, 0, {"raw_samples": 256, **options})
+
+
+def test_every_checkpoint_of_every_run_is_an_observation():
+    obs = observations()
+    X, Y = strategy()._training_data(obs)
+    assert len(X) == len(obs) == 10 * 3  # 3 checkpoints per run
+    assert X.shape[1] == len(DOMAINS) + 2
+
+
+def test_batch_is_on_the_simplex_and_distinct():
+    batch = strategy().propose(observations(), 4, iteration=1)
+    assert len(batch.proposals) == 4
+    w = np.array([p.mixture for p in batch.proposals])
+    assert np.all(w >= 0) and np.allclose(w.sum(axis=1), 1.0)
+    assert len({tuple(np.round(x, 6)) for x in w}) == 4
+
+
+def test_a_cheap_fidelity_that_is_as_informative_is_preferred():
+    # the landscape is identical at both sizes and every step, so the 100x cheaper scale wins
+    batch = strategy().propose(observations(), 2, iteration=1)
+    assert all(p.fidelity.scale == "small" for p in batch.proposals)
+    # ... because it is nearly as informative about the target, not because cost is all that counts
+    s = strategy()
+    obs = observations()
+    model = s.fit(obs)
+    best = s.incumbent(model, obs)
+    w = np.array([p.mixture for p in batch.proposals])
+    small = s.value_of_observing(model, w, Fidelity("small", 100), best)
+    large = s.value_of_observing(model, w, PROBLEM.target, best)
+    assert np.all(small > 0.5 * large) and np.all(small <= large * 1.05)
+    # with the cost exponent cooled to 0, cost no longer matters: the choice is information alone
+    assert strategy(cooling_iterations=1).cost_exponent(5) == 0.0
+
+
+def test_recommendation_is_at_the_target_and_says_whether_it_was_trained():
+    rec = strategy().recommend(observations())
+    assert rec.fidelity == PROBLEM.target
+    assert np.all(rec.mixture >= 0) and rec.mixture.sum() == pytest.approx(1.0)
+    assert rec.details["target_scale_trained"] is True
+    untrained = strategy().recommend(observations(n_large=0))
+    assert untrained.details["target_scale_trained"] is False and "never trained" in untrained.details["note"]
