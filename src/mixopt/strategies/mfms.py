@@ -111,11 +111,23 @@ class MFMSStrategy(GPStrategy):
         y = losses(rows, self.problem)[:, self.modelled] if len(rows) else np.zeros((0, len(self.modelled)))
         keep = np.isfinite(y).all(axis=1)
         rows, y = rows[keep], y[keep]
+        if self._objective_only:
+            # proposing needs only the objective: one GP instead of one per domain (m times cheaper)
+            y = y @ self.problem.objective_weights[self.modelled][:, None]
         if rows.empty:
             return torch.zeros(0, self.problem.dim + 2, dtype=DTYPE), torch.zeros(0, len(self.modelled), dtype=DTYPE)
         X = np.hstack([mixtures(rows, self.problem),
                        self._fidelity_features(rows["scale"].to_numpy(), rows["step"].to_numpy(dtype=float))])
         return torch.tensor(X, dtype=DTYPE), torch.tensor(y, dtype=DTYPE)
+
+    _objective_only = False
+
+    def _negated_objective(self):
+        if self._objective_only:
+            from botorch.acquisition.objective import ScalarizedPosteriorTransform
+
+            return ScalarizedPosteriorTransform(weights=-torch.ones(1, dtype=DTYPE))
+        return super()._negated_objective()
 
     def fit(self, observations: pd.DataFrame) -> SingleTaskGP:
         X, Y = self._training_data(observations)
@@ -206,6 +218,15 @@ class MFMSStrategy(GPStrategy):
             return ProposalBatch([Proposal(p.mixture, cheapest_full) for p in design],
                                  {"design": "space-filling at the cheapest full run", "runs": runs})
         seed = self.iteration_seed(iteration)
+        self._objective_only = True
+        try:
+            return self._propose(observations, n, iteration, seed, grid)
+        finally:
+            self._objective_only = False
+
+    def _propose(self, observations: pd.DataFrame, n: int, iteration: int, seed: int,
+                 grid: list[Fidelity]) -> ProposalBatch:
+        X, _ = self._training_data(observations)
         model = self.fit(observations)
         best = self.incumbent(model, observations)
         alpha = self.cost_exponent(iteration)
