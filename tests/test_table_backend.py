@@ -78,7 +78,7 @@ def test_pool_needs_mixtures_recorded_at_both_the_proxy_and_the_target():
     config = regmix_config(target={"scale": "1B"})
     problem = Problem.from_config(config)
     with pytest.raises(ValueError, match="no mixture is recorded at all of"):
-        TableBackend.from_config(config).candidates_for(problem, "1M")
+        TableBackend.from_config(config).candidates_for(problem, [problem.fidelity("1M")])
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -28,6 +28,7 @@ class Problem:
             unless the runs are evaluated elsewhere (RegMix: 17 training, 13 validation domains).
         full_steps: scale -> steps of a full run at that scale (a proxy strategy's fidelity).
         step_flops: scale -> training FLOPs of one optimiser step (6 x params x tokens per step).
+        recorded_steps: scale -> the only steps a run can stop at (recorded runs); empty: any step.
     """
 
     domains: tuple[str, ...]
@@ -36,6 +37,7 @@ class Problem:
     eval_domains: tuple[str, ...] = ()
     full_steps: Mapping[str, int] = field(default_factory=dict)
     step_flops: Mapping[str, float] = field(default_factory=dict)
+    recorded_steps: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.eval_domains:

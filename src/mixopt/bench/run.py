@@ -64,8 +64,8 @@ def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBack
         A frame with :data:`CURVE_COLUMNS`.
     """
     target = problem.target
-    candidates = backend.candidates_for(problem, spec.options.get("scale"))
-    strategy = make_strategy(spec.name, problem, seed, spec.options, candidates=candidates)
+    strategy = make_strategy(spec.name, problem, seed, spec.options)
+    strategy.candidates = backend.candidates_for(problem, strategy.fidelities())
     records: list[dict] = []
     evaluated: dict[tuple, float] = {}  # mixture -> objective at the target
     spent, rows, iteration = 0.0, [], 0
@@ -73,9 +73,12 @@ def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBack
         n = initial_design if iteration == 0 else trials_per_iteration
         table = build_table(records, problem)
         batch = strategy.propose(table, n, iteration)
-        trial_flops, seen = 0.0, {(_key(list(r["mixture"].values())), r["scale"]) for r in records}
+        trial_flops, seen = 0.0, {}
+        for r in records:  # (mixture, scale) -> the longest run so far: a shorter one is a repeat
+            k = (_key(list(r["mixture"].values())), r["scale"])
+            seen[k] = max(seen.get(k, -1), r["steps"] if r["status"] == "ok" else -1)
         repeats_only = backend.surrogate is None and all(
-            (_key(p.mixture), p.fidelity.scale) in seen for p in batch.proposals)
+            seen.get((_key(p.mixture), p.fidelity.scale), -1) >= p.fidelity.steps for p in batch.proposals)
         for j, proposal in enumerate(batch.proposals):
             record = backend.run(proposal.mixture, proposal.fidelity, problem, trial_seed(seed, iteration, j))
             records.append({"iteration": iteration, "trial": j} | record)

@@ -90,6 +90,10 @@ class Strategy(abc.ABC):
         if scale is not None and not isinstance(scale, str):
             raise ValueError(f"option 'scale' must be a scale name, got {scale!r}")
 
+    def fidelities(self) -> list[Fidelity]:
+        """The fidelities this strategy may propose trials at."""
+        return [self.fidelity]
+
     @classmethod
     def own_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
         """The options specific to this strategy (without the common ones)."""

@@ -76,9 +76,16 @@ class MFMSStrategy(GPStrategy):
         out = []
         for scale in scales:
             full = self.problem.full_steps[scale]
+            recorded = self.problem.recorded_steps.get(scale)
             for frac in sorted(set(self.options["step_fractions"])):
-                out.append(Fidelity(scale, max(1, int(round(full * frac)))))
+                steps = max(1, int(round(full * frac)))
+                if recorded:  # recorded runs stop only where they were evaluated: the nearest one
+                    steps = min(recorded, key=lambda r: abs(r - steps))
+                out.append(Fidelity(scale, steps))
         return sorted(set(out), key=self.cost)
+
+    def fidelities(self) -> list[Fidelity]:
+        return self.grid()
 
     def cost(self, fidelity: Fidelity) -> float:
         """FLOPs of a run to ``fidelity``."""

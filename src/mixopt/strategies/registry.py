@@ -39,10 +39,10 @@ def strategy_from_config(config: Mapping[str, Any], problem: Problem) -> Strateg
     mixtures it can run (at its scale and at the target)."""
     settings = config["strategy"]
     options = dict(settings.get("options") or {})
-    candidates = None
+    strategy = make_strategy(settings["name"], problem, config.get("seed", 0), options)
     backend = config.get("backend", {})
     if backend.get("name") == "table" and backend.get("mode", "pool") == "pool":
         from mixopt.tables.backend import TableBackend
 
-        candidates = TableBackend.from_config(config).candidates_for(problem, options.get("scale"))
-    return make_strategy(settings["name"], problem, config.get("seed", 0), options, candidates)
+        strategy.candidates = TableBackend.from_config(config).candidates_for(problem, strategy.fidelities())
+    return strategy

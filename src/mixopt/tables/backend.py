@@ -72,6 +72,7 @@ def problem_from_table(config: Mapping, base_dir: str | Path = ".") -> Problem:
         full_steps={s: table.steps(s)[-1] for s in table.scales()},
         step_flops={s: training_flops(table.params(s), table.tokens(s, table.steps(s)[-1]) / table.steps(s)[-1])
                     for s in table.scales()},
+        recorded_steps={s: tuple(table.steps(s)) for s in table.scales()},
     )
 
 
@@ -125,11 +126,10 @@ class TableBackend:
                              f"{[(f.scale, f.steps) for f in fidelities]}")
         return pool
 
-    def candidates_for(self, problem: Problem, scale: str | None = None) -> np.ndarray | None:
-        """The pool of a strategy searching at ``scale`` (default the target): mixtures recorded
-        there and at the target, where its recommendation must be evaluated."""
-        fidelity = problem.fidelity(scale)
-        return self.candidates([fidelity] if fidelity == problem.target else [fidelity, problem.target])
+    def candidates_for(self, problem: Problem, fidelities: list[Fidelity]) -> np.ndarray | None:
+        """The pool of a strategy proposing at ``fidelities``: mixtures recorded at all of them and
+        at the target, where its recommendation must be evaluated."""
+        return self.candidates(list(dict.fromkeys([*fidelities, problem.target])))
 
     def cost(self, fidelity: Fidelity) -> float:
         """FLOPs of one run to ``fidelity``: 6 x params x tokens."""
