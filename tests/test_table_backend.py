@@ -13,7 +13,8 @@ from mixopt.problem import Fidelity, Problem
 from mixopt.strategies import make_strategy, strategy_from_config
 from mixopt.tables.backend import TableBackend
 from mixopt.tables.loaders import load_regmix
-from test_bench import COST_T, LOSS_T, hand_table
+from mixopt.tables.runtable import RunTable
+from test_bench import COST_S, COST_T, LOSS_T, hand_table
 
 
 def regmix_config(**changes) -> dict:
@@ -93,3 +94,32 @@ def test_table_config_errors_name_the_key(changes, message):
     config = regmix_config(**changes)
     with pytest.raises(ConfigError, match=message):
         check_config(config)
+
+
+def test_mfms_gets_the_target_pool_with_a_mask_of_what_each_fidelity_recorded():
+    # mixture c was never run at the small scale S: mfms may propose it at T only
+    table = hand_table()
+    table = RunTable.from_long(table.data[~((table.data["scale"] == "S") & (table.data["w_x"] == 0.1))], "hand-made")
+    problem = Problem(domains=("x", "y"), objective_weights=np.array([1.0]), target=Fidelity("T", 20),
+                      eval_domains=("valid",), full_steps={"S": 10, "T": 20},
+                      step_flops={"S": COST_S / 10, "T": COST_T / 20}, recorded_steps={"S": (5, 10), "T": (10, 20)})
+    backend = TableBackend(table)
+    strategy = make_strategy("mfms", problem, 0, {"scales": ["S"], "step_fractions": [1.0], "min_observations": 2})
+    backend.restrict(strategy)
+    assert len(strategy.candidates) == 4  # every mixture recorded at the target
+    c = [i for i, w in enumerate(strategy.candidates) if w[0] == pytest.approx(0.1)]
+    assert strategy.available[Fidelity("S", 10)][c].tolist() == [False]
+    records = []
+    for iteration, n in enumerate((2, 2, 2)):
+        for j, p in enumerate(strategy.propose(build_table(records, problem), n, iteration).proposals):
+            record = backend.run(p.mixture, p.fidelity, problem)
+            assert record["status"] == "ok", record["error"]  # never asks the table for what it lacks
+            records.append({"iteration": iteration, "trial": j} | record)
+
+
+def test_a_full_run_is_the_longest_checkpoint_most_runs_reached():
+    # one run of four extended to 40 steps at S: the full run at S stays 10 steps
+    table = hand_table()
+    extra = table.data[(table.data["run_id"] == "S-a") & (table.data["step"] == 10)].assign(step=40, tokens=4000.0)
+    table = RunTable.from_long(pd.concat([table.data, extra]), "hand-made")
+    assert table.steps("S") == [5, 10, 40] and table.full_steps("S") == 10 and table.full_steps("T") == 20

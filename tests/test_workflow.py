@@ -129,3 +129,28 @@ def test_table_back_end_runs_the_same_dag_and_the_bench_rule(tmp_path):
     curves = pd.read_csv(bench / "curves.csv")
     assert curves[curves["strategy"] == "random_1M"]["charged"].any()  # proxy answers are paid for at 60M
     assert (bench / "curves.png").stat().st_size > 10_000
+
+
+def test_mfms_trains_two_proxy_scales_and_recommends_at_the_target(tmp_path, tiny_config):
+    """`strategy: mfms` with two proxy scales on real training: trials run at the proxies (and at
+    shortened runs), and the recommendation is for the target, which says it was never trained."""
+    config = tiny_config
+    config["scales"] |= {"pico": {"layers": 1, "width": 16, "heads": 2, "context": 32, "batch": 4, "lr": 0.01},
+                         "femto": {"layers": 1, "width": 8, "heads": 2, "context": 32, "batch": 4, "lr": 0.01}}
+    config["strategy"] = {"name": "mfms", "options": {"scales": ["femto", "pico"], "step_fractions": [0.5, 1.0],
+                                                      "min_observations": 3, "raw_samples": 64}}
+    config["budget"] = {"iterations": 2, "initial_design": 3, "trials_per_iteration": 2}
+    write_config(tmp_path, config)
+    snakemake(tmp_path)
+    results = tmp_path / "results"
+    design = pd.read_csv(results / "iter_0/proposals.csv")
+    assert set(design["scale"]) == {"femto"} and (design["steps"] == 16).all()  # the cheapest full run
+    batch = pd.read_csv(results / "iter_1/proposals.csv")
+    assert len(batch) == 2 and set(batch["scale"]) <= {"femto", "pico"} and set(batch["steps"]) <= {8, 16}
+    diagnostics = json.loads((results / "iter_1/diagnostics.json").read_text())
+    assert diagnostics["design"] == "multi-fidelity EI per cost^alpha"
+    assert diagnostics["checkpoints_used"] == 3 * 2  # every checkpoint of the design's runs
+    best = yaml.safe_load((results / "best_mixture.yaml").read_text())
+    assert best["target"]["scale"] == "nano" and abs(sum(best["mixture"].values()) - 1) < 1e-6
+    assert best["details"]["target_scale_trained"] is False and "never trained" in best["details"]["note"]
+    assert set(best["domains"]) == {"code", "docs", "prose"} and best["objective"]["std"] > 0

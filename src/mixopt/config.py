@@ -157,6 +157,9 @@ def check_config(config: dict, base_dir: str | Path = ".") -> None:
         if options.get("scale") is not None and options["scale"] not in scales:
             raise ConfigError(f"config key '{key}.options.scale': {options['scale']!r} is not a scale; "
                               f"scales are {scales}")
+        unknown = [s for s in options.get("scales") or [] if s not in scales]
+        if unknown:
+            raise ConfigError(f"config key '{key}.options.scales': {unknown} not among the scales {scales}")
 
 
 def _check_train_backend(config: dict, base_dir: Path) -> list[str]:

@@ -65,7 +65,7 @@ def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBack
     """
     target = problem.target
     strategy = make_strategy(spec.name, problem, seed, spec.options)
-    strategy.candidates = backend.candidates_for(problem, strategy.fidelities())
+    backend.restrict(strategy)
     records: list[dict] = []
     evaluated: dict[tuple, float] = {}  # mixture -> objective at the target
     spent, rows, iteration = 0.0, [], 0
@@ -88,7 +88,7 @@ def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBack
                 evaluated[_key(proposal.mixture)] = _final_objective(record, problem)
         table = build_table(records, problem)
         try:
-            rec = strategy.recommend(table)
+            rec = strategy.recommend(table, per_domain=False)  # only the mixture is charged
         except ValueError:  # nothing succeeded yet
             rec = None
         eval_flops, charged, rec_objective = 0.0, False, np.nan

@@ -60,9 +60,17 @@ class Strategy(abc.ABC):
             every strategy takes, ``scale``: search at that (proxy) scale's full run instead of
             the target; the recommendation is then the best mixture *at that scale*, and who uses
             it at the target must evaluate it there.
+
+    Attributes:
+        available: with ``candidates``, fidelity -> `m` booleans: which candidates can run at that
+            fidelity (a run table records some mixtures only at some scales and steps); ``None``:
+            every candidate at every fidelity. Only strategies that pick the fidelity of each
+            trial (``picks_fidelity``) are given one.
     """
 
     name: ClassVar[str]
+    #: True for strategies that choose each trial's fidelity (their pool may differ per fidelity).
+    picks_fidelity: ClassVar[bool] = False
     #: option name -> default; an option not listed here (or in COMMON_DEFAULTS) is an error.
     defaults: ClassVar[Mapping[str, Any]] = {}
 
@@ -78,6 +86,7 @@ class Strategy(abc.ABC):
                                             or len(self.candidates) == 0):
             raise ValueError(f"candidates must be a non-empty m x {problem.dim} array, got shape "
                              f"{self.candidates.shape}")
+        self.available: dict[Fidelity, np.ndarray] | None = None
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], domains: tuple[str, ...] | list[str]) -> None:
@@ -106,18 +115,22 @@ class Strategy(abc.ABC):
     def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         """Propose ``n`` trials for ``iteration`` given the observations of earlier iterations."""
 
-    def recommend(self, observations: pd.DataFrame) -> Recommendation:
-        """Default: the best mixture observed at the strategy's fidelity."""
+    def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+        """The mixture to train at the target; default: the best observed at the strategy's fidelity.
+
+        ``per_domain=False``: only the mixture and its objective are needed (a benchmark), so a
+        model-based strategy may skip its per-domain models (``losses`` are then NaN).
+        """
         return best_observed(observations, self.problem, self.fidelity)
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def proposals_at(self, mixtures_: np.ndarray) -> list[Proposal]:
-        """`n x d` mixtures -> proposals at the strategy's fidelity."""
+    def proposals_at(self, mixtures_: np.ndarray, fidelity: Fidelity | None = None) -> list[Proposal]:
+        """`n x d` mixtures -> proposals at ``fidelity`` (default: the strategy's)."""
         out = []
         for w in project(np.atleast_2d(mixtures_)):
             check_mixture(w, self.problem.domains)
-            out.append(Proposal(w, self.fidelity))
+            out.append(Proposal(w, fidelity or self.fidelity))
         return out
 
     def snap(self, mixtures_: np.ndarray) -> np.ndarray:
@@ -128,30 +141,41 @@ class Strategy(abc.ABC):
         gaps = np.abs(w[:, None, :] - self.candidates[None, :, :]).sum(-1)
         return self.candidates[gaps.argmin(axis=1)]
 
-    def unobserved(self, observations: pd.DataFrame) -> np.ndarray:
-        """Candidates without a trial at the strategy's fidelity yet (`k x d`; all if none are left,
-        since then only repeats remain)."""
+    def runnable(self, fidelity: Fidelity) -> np.ndarray:
+        """The candidates that can run at ``fidelity`` (`k x d`)."""
         assert self.candidates is not None
-        seen = mixtures(at_fidelity(observations, self.fidelity), self.problem)
-        if len(seen) == 0:
+        if self.available is None or fidelity not in self.available:
             return self.candidates
-        gaps = np.abs(self.candidates[:, None, :] - seen[None, :, :]).max(-1).min(-1)
-        fresh = self.candidates[gaps > 1e-6]
-        return fresh if len(fresh) else self.candidates
+        return self.candidates[self.available[fidelity]]
 
-    def initial_design(self, n: int, iteration: int, observations: pd.DataFrame | None = None) -> list[Proposal]:
-        """Scrambled Sobol points on the simplex; from a pool, the nearest distinct unused candidates."""
+    def unobserved(self, observations: pd.DataFrame, fidelity: Fidelity | None = None) -> np.ndarray:
+        """Candidates that can run at ``fidelity`` (default: the strategy's) without a trial there
+        yet (`k x d`; all of them if none are left, since then only repeats remain)."""
+        fidelity = fidelity or self.fidelity
+        pool = self.runnable(fidelity)
+        seen = mixtures(at_fidelity(observations, fidelity), self.problem)
+        if len(seen) == 0:
+            return pool
+        gaps = np.abs(pool[:, None, :] - seen[None, :, :]).max(-1).min(-1)
+        fresh = pool[gaps > 1e-6]
+        return fresh if len(fresh) else pool
+
+    def initial_design(self, n: int, iteration: int, observations: pd.DataFrame | None = None,
+                       fidelity: Fidelity | None = None) -> list[Proposal]:
+        """Scrambled Sobol points on the simplex at ``fidelity`` (default: the strategy's); from a
+        pool, the nearest distinct unused candidates that can run there."""
+        fidelity = fidelity or self.fidelity
         points = space_filling(n, self.problem.dim, self.iteration_seed(iteration))
         if self.candidates is None:
-            return self.proposals_at(points)
-        free = self.unobserved(observations) if observations is not None else self.candidates
+            return self.proposals_at(points, fidelity)
+        free = self.unobserved(observations, fidelity) if observations is not None else self.runnable(fidelity)
         chosen: list[int] = []
         for w in points:
             gaps = np.abs(free - w).sum(-1)
             gaps[chosen] = np.inf
             if np.isfinite(gaps).any():
                 chosen.append(int(gaps.argmin()))
-        return self.proposals_at(free[chosen])
+        return self.proposals_at(free[chosen], fidelity)
 
 
 COMMON_DEFAULTS: Mapping[str, Any] = {"scale": None}

@@ -10,7 +10,8 @@ sum-to-one equality constraint.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,22 @@ class GPStrategy(Strategy):
 
     # -- model ---------------------------------------------------------------------------------
 
+    #: True while only the objective is needed (proposing with mfms, recommending without
+    #: per-domain losses): one GP on the objective instead of one per modelled domain.
+    _objective_only = False
+
+    @contextmanager
+    def objective_only(self, on: bool = True) -> Iterator[None]:
+        previous, self._objective_only = self._objective_only, on
+        try:
+            yield
+        finally:
+            self._objective_only = previous
+
+    def _outcomes(self, y: np.ndarray) -> np.ndarray:
+        """`n x m` modelled losses -> what the GP is fitted on: themselves, or `n x 1` objective."""
+        return y @ self.problem.objective_weights[self.modelled][:, None] if self._objective_only else y
+
     @property
     def modelled(self) -> np.ndarray:
         """Indices of the `m` evaluation domains the objective weighs: only those get a GP (a
@@ -67,7 +84,7 @@ class GPStrategy(Strategy):
         keep = np.isfinite(y).all(axis=1)
         return (
             torch.tensor(mixtures(rows, self.problem)[keep], dtype=DTYPE),
-            torch.tensor(y[keep], dtype=DTYPE),
+            torch.tensor(self._outcomes(y[keep]), dtype=DTYPE),
         )
 
     def fit(self, observations: pd.DataFrame) -> SingleTaskGP:
@@ -89,7 +106,7 @@ class GPStrategy(Strategy):
 
     def _negated_objective(self) -> ScalarizedPosteriorTransform:
         # BoTorch maximises; the objective is a loss.
-        weights = self.problem.objective_weights[self.modelled]
+        weights = np.ones(1) if self._objective_only else self.problem.objective_weights[self.modelled]
         return ScalarizedPosteriorTransform(weights=-torch.tensor(weights, dtype=DTYPE))
 
     def _optimize(self, acqf, q: int, seed: int, choices: np.ndarray | None = None) -> torch.Tensor:
@@ -121,8 +138,9 @@ class GPStrategy(Strategy):
             objective = model.posterior(X, posterior_transform=self._negated_objective())
         mean = np.full((len(X), len(self.problem.eval_domains)), np.nan)
         std = mean.copy()
-        mean[:, self.modelled] = post.mean.numpy()
-        std[:, self.modelled] = post.variance.clamp_min(0).sqrt().numpy()
+        if not self._objective_only:
+            mean[:, self.modelled] = post.mean.numpy()
+            std[:, self.modelled] = post.variance.clamp_min(0).sqrt().numpy()
         return {
             "loss_mean": mean,
             "loss_std": std,
@@ -131,12 +149,14 @@ class GPStrategy(Strategy):
         }
 
     def hyperparameters(self, model: SingleTaskGP) -> dict[str, Any]:
-        """Fitted kernel and noise parameters per domain, in standardised-outcome units."""
+        """Fitted kernel and noise parameters per domain (or of the objective), in
+        standardised-outcome units."""
         covar = model.covar_module
-        e = len(self.modelled)
+        names = ["objective"] if self._objective_only else list(np.array(self.problem.eval_domains)[self.modelled])
+        e = len(names)
         lengthscale = covar.lengthscale.detach().reshape(e, -1)
         out = {}
-        for i, domain in enumerate(np.array(self.problem.eval_domains)[self.modelled]):
+        for i, domain in enumerate(names):
             out[domain] = {
                 "lengthscales": dict(zip(self.problem.domains, lengthscale[i].tolist())),
                 "noise": float(model.likelihood.noise.detach().reshape(e, -1)[i, 0]),
@@ -180,7 +200,7 @@ class GPStrategy(Strategy):
             },
         )
 
-    def recommend(self, observations: pd.DataFrame) -> Recommendation:
+    def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
         """The mixture minimising the posterior mean of the objective at the strategy's fidelity.
 
         The optimiser's answer competes with every observed mixture, so the recommendation is
@@ -188,6 +208,10 @@ class GPStrategy(Strategy):
         lowest posterior mean. Falls back to the best observed mixture when too few trials
         succeeded to fit the GP.
         """
+        with self.objective_only(not per_domain):
+            return self._recommend(observations)
+
+    def _recommend(self, observations: pd.DataFrame) -> Recommendation:
         X, _ = self._training_data(observations)
         if len(X) < self.options["min_observations"]:
             rec = best_observed(observations, self.problem, self.fidelity)

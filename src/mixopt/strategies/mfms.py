@@ -26,10 +26,12 @@ import torch
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
 from botorch.fit import fit_gpytorch_mll
-from gpytorch.kernels import RBFKernel, ScaleKernel
-from gpytorch.means import LinearMean
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.kernels import Kernel, ScaleKernel
+from gpytorch.means import LinearMean, Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
+from mixopt.kernels import DISTANCES, SimplexKernel
 from mixopt.observations import losses, mixtures
 from mixopt.problem import Fidelity
 from mixopt.simplex import space_filling
@@ -45,11 +47,22 @@ class MFMSStrategy(GPStrategy):
         raw_samples: candidate mixtures scored per fidelity (simplex mode).
         min_observations: runs before the GP is used (a space-filling design at the cheapest
             full-length fidelity until then).
+        mixture_kernel: ``rbf`` (ARD, the paper's), or a simplex distance: ``tv`` (total
+            variation) or ``js`` (Jensen-Shannon), see :mod:`mixopt.kernels`.
+        mean: ``linear`` in every input (the paper's), or ``fidelity``: linear in size and steps
+            only, so the mixture's effect lives in the GP alone and shrinks evenly across
+            mixtures as the target gets further from what was trained.
+        structure: ``product`` (the paper's kernel) or ``additive`` (plus a fidelity-only term).
+        recommend_from: ``observed``: the recommendation is a mixture trained at some fidelity
+            (the model ranks them at the target); ``anywhere``: any candidate (pool) or point of
+            the simplex, trusting the model where no mixture near it was trained.
     """
 
     name = "mfms"
+    picks_fidelity = True
     defaults = {"scales": None, "step_fractions": [0.25, 0.5, 1.0], "cooling_iterations": 10,
-                "raw_samples": 1024, "min_observations": 4}
+                "raw_samples": 1024, "min_observations": 4, "recommend_from": "observed",
+                "mixture_kernel": "rbf", "structure": "product", "mean": "linear"}
 
     @classmethod
     def check_options(cls, options, domains) -> None:
@@ -61,6 +74,12 @@ class MFMSStrategy(GPStrategy):
             value = options.get(key, cls.defaults[key])
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"mfms: option {key!r} must be a positive integer, got {value!r}")
+        for key, allowed in (("mixture_kernel", ("rbf", *DISTANCES)), ("structure", ("product", "additive")),
+                             ("mean", ("linear", "fidelity"))):
+            if options.get(key, cls.defaults[key]) not in allowed:
+                raise ValueError(f"mfms: {key} must be one of {list(allowed)}, got {options[key]!r}")
+        if options.get("recommend_from", "observed") not in ("observed", "anywhere"):
+            raise ValueError(f"mfms: recommend_from must be 'observed' or 'anywhere', got {options['recommend_from']!r}")
         scales = options.get("scales")
         if scales is not None and (not isinstance(scales, list) or not all(isinstance(s, str) for s in scales)):
             raise ValueError(f"mfms: scales must be a list of scale names, got {scales!r}")
@@ -86,6 +105,15 @@ class MFMSStrategy(GPStrategy):
 
     def fidelities(self) -> list[Fidelity]:
         return self.grid()
+
+    def design_fidelity(self, grid: list[Fidelity], n: int) -> Fidelity:
+        """The cheapest full run of the grid where ``n`` candidates can run (else the one where most can)."""
+        full = [f for f in grid if f.steps == self.problem.full_steps[f.scale]] or grid
+        if self.candidates is None:
+            return min(full, key=self.cost)
+        room = {f: len(self.runnable(f)) for f in full}
+        enough = [f for f in full if room[f] >= n]
+        return min(enough, key=self.cost) if enough else max(full, key=lambda f: (room[f], -self.cost(f)))
 
     def cost(self, fidelity: Fidelity) -> float:
         """FLOPs of a run to ``fidelity``."""
@@ -118,23 +146,12 @@ class MFMSStrategy(GPStrategy):
         y = losses(rows, self.problem)[:, self.modelled] if len(rows) else np.zeros((0, len(self.modelled)))
         keep = np.isfinite(y).all(axis=1)
         rows, y = rows[keep], y[keep]
-        if self._objective_only:
-            # proposing needs only the objective: one GP instead of one per domain (m times cheaper)
-            y = y @ self.problem.objective_weights[self.modelled][:, None]
+        y = self._outcomes(y)  # proposing needs only the objective: one GP, not one per domain
         if rows.empty:
             return torch.zeros(0, self.problem.dim + 2, dtype=DTYPE), torch.zeros(0, len(self.modelled), dtype=DTYPE)
         X = np.hstack([mixtures(rows, self.problem),
                        self._fidelity_features(rows["scale"].to_numpy(), rows["step"].to_numpy(dtype=float))])
         return torch.tensor(X, dtype=DTYPE), torch.tensor(y, dtype=DTYPE)
-
-    _objective_only = False
-
-    def _negated_objective(self):
-        if self._objective_only:
-            from botorch.acquisition.objective import ScalarizedPosteriorTransform
-
-            return ScalarizedPosteriorTransform(weights=-torch.ones(1, dtype=DTYPE))
-        return super()._negated_objective()
 
     def fit(self, observations: pd.DataFrame) -> SingleTaskGP:
         X, Y = self._training_data(observations)
@@ -145,18 +162,34 @@ class MFMSStrategy(GPStrategy):
             return self._fitted[1]
         d, m = self.problem.dim, Y.shape[-1]
         batch = torch.Size([m]) if m > 1 else torch.Size([])
-        covar = ScaleKernel(
-            RBFKernel(ard_num_dims=d, active_dims=tuple(range(d)), batch_shape=batch)
-            * RBFKernel(active_dims=(d,), batch_shape=batch)
-            * RBFKernel(active_dims=(d + 1,), batch_shape=batch),
-            batch_shape=batch,
-        )
+        covar = self.covariance(d, batch)
         torch.manual_seed(self.seed)
-        model = SingleTaskGP(X, Y, covar_module=covar, mean_module=LinearMean(d + 2, batch_shape=batch),
+        mean = (LinearMean(d + 2, batch_shape=batch) if self.options["mean"] == "linear"
+                else FidelityLinearMean(d, batch_shape=batch))
+        model = SingleTaskGP(X, Y, covar_module=covar, mean_module=mean,
                              outcome_transform=Standardize(m=m))
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         self._fitted = (key, model)
         return model
+
+    def covariance(self, d: int, batch: torch.Size) -> Kernel:
+        """The paper's kernel: a product of kernels over the mixture (`d` inputs), the size and
+        the steps. RBF blocks carry BoTorch's dimension-scaled lengthscale priors (a product of
+        RBFs over disjoint blocks is one ARD RBF). ``structure: additive`` adds a fidelity-only
+        term, so the learning curve's shape need not be explained through the mixture."""
+        def rbf(dims: tuple[int, ...]) -> Kernel:
+            return get_covar_module_with_dim_scaled_prior(ard_num_dims=len(dims), batch_shape=batch,
+                                                          active_dims=dims)
+
+        fidelity = rbf((d,)) * rbf((d + 1,))
+        if self.options["mixture_kernel"] == "rbf":
+            mixture = rbf(tuple(range(d)))
+        else:
+            mixture = SimplexKernel(self.options["mixture_kernel"], active_dims=tuple(range(d)), batch_shape=batch)
+        joint = ScaleKernel(mixture * fidelity, batch_shape=batch)
+        if self.options["structure"] == "additive":
+            return joint + ScaleKernel(rbf((d,)) * rbf((d + 1,)), batch_shape=batch)
+        return joint
 
     def hyperparameters(self, model: SingleTaskGP) -> dict[str, Any]:
         return {"noise": model.likelihood.noise.detach().reshape(-1).tolist()}
@@ -169,10 +202,14 @@ class MFMSStrategy(GPStrategy):
             post = model.posterior(X, posterior_transform=self._negated_objective(), observation_noise=noisy)
         return -post.mean.squeeze(-1), post.mvn.covariance_matrix
 
+    def _observed_mixtures(self, observations: pd.DataFrame) -> np.ndarray:
+        """`k x d` distinct mixtures with a successful trial at any fidelity."""
+        seen = np.unique(mixtures(observations[observations["status"] == "ok"], self.problem), axis=0)
+        return seen[np.isfinite(seen).all(axis=1)]
+
     def incumbent(self, model, observations: pd.DataFrame) -> float:
         """Lowest posterior mean of the target objective over the mixtures observed so far."""
-        seen = np.unique(mixtures(observations[observations["status"] == "ok"], self.problem), axis=0)
-        seen = seen[np.isfinite(seen).all(axis=1)]
+        seen = self._observed_mixtures(observations)
         mean, _ = self._objective_posterior(model, self.inputs(seen, self.problem.target).unsqueeze(1), noisy=False)
         return float(mean.min())
 
@@ -196,8 +233,7 @@ class MFMSStrategy(GPStrategy):
             return self.candidates
         rng = np.random.default_rng(seed)
         base = space_filling(self.options["raw_samples"], self.problem.dim, seed)
-        seen = mixtures(observations[observations["status"] == "ok"], self.problem)
-        seen = np.unique(seen[np.isfinite(seen).all(axis=1)], axis=0)
+        seen = self._observed_mixtures(observations)
         mean, _ = self._objective_posterior(model, self.inputs(seen, self.problem.target).unsqueeze(1), noisy=False)
         top = seen[np.argsort(mean[:, 0].numpy())[:5]]
         local = np.vstack([rng.dirichlet(50 * w + 0.5, size=64) for w in top]) if len(top) else np.zeros((0, self.problem.dim))
@@ -220,16 +256,11 @@ class MFMSStrategy(GPStrategy):
         runs = observations[observations["status"] == "ok"].groupby(["iteration", "trial"]).ngroups if len(observations) else 0
         grid = self.grid()
         if runs < self.options["min_observations"] or len(X) < 2:
-            design = self.initial_design(n, iteration, observations)
-            cheapest_full = min((f for f in grid if f.steps == self.problem.full_steps[f.scale]), key=self.cost)
-            return ProposalBatch([Proposal(p.mixture, cheapest_full) for p in design],
+            where = self.design_fidelity(grid, n)
+            return ProposalBatch(self.initial_design(n, iteration, observations, where),
                                  {"design": "space-filling at the cheapest full run", "runs": runs})
-        seed = self.iteration_seed(iteration)
-        self._objective_only = True
-        try:
-            return self._propose(observations, n, iteration, seed, grid)
-        finally:
-            self._objective_only = False
+        with self.objective_only():
+            return self._propose(observations, n, iteration, self.iteration_seed(iteration), grid)
 
     def _propose(self, observations: pd.DataFrame, n: int, iteration: int, seed: int,
                  grid: list[Fidelity]) -> ProposalBatch:
@@ -241,6 +272,8 @@ class MFMSStrategy(GPStrategy):
         unit = self.cost(self.problem.target)
         chosen: list[Proposal] = []
         done = self._already_observed(observations, w, grid)
+        if self.candidates is not None and self.available is not None:  # pool: not recorded there
+            done |= ~np.stack([self.available.get(f, np.ones(len(w), dtype=bool)) for f in grid])
         for _ in range(n):
             scores = np.stack([self.value_of_observing(model, w, f, best) / (self.cost(f) / unit) ** alpha
                                for f in grid])  # `|grid| x k`
@@ -261,16 +294,23 @@ class MFMSStrategy(GPStrategy):
             "fidelities": [(p.fidelity.scale, p.fidelity.steps) for p in chosen], "checkpoints_used": len(X),
         })
 
-    def recommend(self, observations: pd.DataFrame) -> Recommendation:
+    def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
         """The mixture minimising the posterior mean of the target objective at the target fidelity,
         among the candidates (pool) or a dense set plus every observed mixture."""
+        with self.objective_only(not per_domain):
+            return self._recommend(observations)
+
+    def _recommend(self, observations: pd.DataFrame) -> Recommendation:
         X, _ = self._training_data(observations)
         if len(X) < 2:
             rec = best_observed(observations, self.problem)
             rec.details["note"] = "too few observations to fit the GP"
             return rec
         model = self.fit(observations)
-        w = self._mixture_candidates(model, observations, self.iteration_seed(0))
+        if self.options["recommend_from"] == "observed":
+            w = self._observed_mixtures(observations)
+        else:
+            w = self._mixture_candidates(model, observations, self.iteration_seed(0))
         prediction = self._predict(model, self.inputs(w, self.problem.target))
         best = int(np.argmin(prediction["objective_mean"]))
         trained = (observations["scale"] == self.problem.target.scale).any()
@@ -285,3 +325,15 @@ class MFMSStrategy(GPStrategy):
                      **({} if trained else {"note": f"the target scale {self.problem.target.scale} was never "
                                                     "trained: its prediction is an extrapolation across sizes"})},
         )
+
+
+class FidelityLinearMean(Mean):
+    """A mean linear in the two fidelity inputs (after `d` mixture inputs), constant in the mixture."""
+
+    def __init__(self, d: int, batch_shape: torch.Size = torch.Size()) -> None:
+        super().__init__()
+        self.d = d
+        self.linear = LinearMean(2, batch_shape=batch_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x[..., self.d:])

@@ -10,11 +10,13 @@ from mixopt.problem import Problem
 from mixopt.strategies.base import Strategy
 from mixopt.strategies.fixed import Fixed
 from mixopt.strategies.gp import GPStrategy
+from mixopt.strategies.hyperband import HyperbandStrategy
 from mixopt.strategies.mfms import MFMSStrategy
 from mixopt.strategies.random import RandomSearch
 from mixopt.strategies.uniform import Uniform
 
-STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy)}
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy,
+                                                                 HyperbandStrategy)}
 
 
 def strategy_class(name: str) -> type[Strategy]:
@@ -44,5 +46,5 @@ def strategy_from_config(config: Mapping[str, Any], problem: Problem) -> Strateg
     if backend.get("name") == "table" and backend.get("mode", "pool") == "pool":
         from mixopt.tables.backend import TableBackend
 
-        strategy.candidates = TableBackend.from_config(config).candidates_for(problem, strategy.fidelities())
+        TableBackend.from_config(config).restrict(strategy)
     return strategy

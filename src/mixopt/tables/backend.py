@@ -32,13 +32,14 @@ class NotInTable(ValueError):
 
 
 def target_fidelity(table: RunTable, target: Mapping) -> Fidelity:
-    """``target: {scale, tokens?}`` -> the recorded checkpoint it names (default: the last one)."""
+    """``target: {scale, tokens?}`` -> the recorded checkpoint it names (default: the scale's full
+    run, :meth:`RunTable.full_steps`)."""
     scale = target["scale"]
     if scale not in table.scales():
         raise ValueError(f"scale {scale!r} is not in run table {table.name}; its scales are {table.scales()}")
     steps = table.steps(scale)
     if "tokens" not in target:
-        return Fidelity(scale, steps[-1])
+        return Fidelity(scale, table.full_steps(scale))
     by_tokens = {table.tokens(scale, s): s for s in steps}
     if float(target["tokens"]) not in by_tokens:
         raise ValueError(f"no checkpoint at scale {scale!r} with {target['tokens']} tokens; recorded: "
@@ -69,7 +70,7 @@ def problem_from_table(config: Mapping, base_dir: str | Path = ".") -> Problem:
         objective_weights=np.array([weights[d] for d in table.eval_domains], dtype=float),
         target=target_fidelity(table, config["target"]),
         eval_domains=table.eval_domains,
-        full_steps={s: table.steps(s)[-1] for s in table.scales()},
+        full_steps={s: table.full_steps(s) for s in table.scales()},
         step_flops={s: training_flops(table.params(s), table.tokens(s, table.steps(s)[-1]) / table.steps(s)[-1])
                     for s in table.scales()},
         recorded_steps={s: tuple(table.steps(s)) for s in table.scales()},
@@ -130,6 +131,32 @@ class TableBackend:
         """The pool of a strategy proposing at ``fidelities``: mixtures recorded at all of them and
         at the target, where its recommendation must be evaluated."""
         return self.candidates(list(dict.fromkeys([*fidelities, problem.target])))
+
+    def restrict(self, strategy: Any) -> None:
+        """Give ``strategy`` the mixtures it may propose (pool mode; surrogate mode: any).
+
+        A strategy that picks the fidelity of each trial (``picks_fidelity``, e.g. ``mfms``) gets
+        every mixture recorded at the target, and per fidelity a mask of those recorded there,
+        since on learning-curve tables few mixtures are recorded at every step of every scale.
+        Any other strategy gets the mixtures recorded at all its fidelities and at the target.
+        """
+        problem, fidelities = strategy.problem, strategy.fidelities()
+        if self.surrogate is not None:
+            strategy.candidates, strategy.available = None, None
+        elif getattr(strategy, "picks_fidelity", False):
+            pool = self.candidates([problem.target])
+            available = {f: self.recorded(pool, f) for f in fidelities}
+            if not any(mask.any() for mask in available.values()):
+                raise NotInTable(f"run table {self.table.name}: none of the target's mixtures is recorded at "
+                                 f"{[(f.scale, f.steps) for f in fidelities]}")
+            strategy.candidates, strategy.available = pool, available
+        else:
+            strategy.candidates, strategy.available = self.candidates_for(problem, fidelities), None
+
+    def recorded(self, mixtures: np.ndarray, fidelity: Fidelity) -> np.ndarray:
+        """`k` booleans: which of `k x d` ``mixtures`` are recorded (complete) at ``fidelity``."""
+        at = self._complete_at(fidelity)[self.table.weight_columns].to_numpy()
+        return np.array([_match(at, w) is not None for w in np.atleast_2d(mixtures)], dtype=bool)
 
     def cost(self, fidelity: Fidelity) -> float:
         """FLOPs of one run to ``fidelity``: 6 x params x tokens."""

@@ -18,6 +18,8 @@ Training domains (the mixture) and evaluation domains (the losses) may differ, a
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,21 +125,37 @@ class RunTable:
     def loss_columns(self) -> list[str]:
         return [f"loss_{d}" for d in self.eval_domains]
 
+    @functools.cached_property
+    def _checkpoints(self) -> pd.DataFrame:
+        """One row per recorded (scale, params, step, tokens); looked up on every simulated trial,
+        so computed once instead of scanning the long table each time."""
+        keys = ["scale", "params", "step", "tokens"]
+        return self.data[keys].drop_duplicates().sort_values(["params", "step"]).reset_index(drop=True)
+
     def scales(self) -> list[str]:
         """Scale labels, smallest model first."""
-        return list(self.data.drop_duplicates("scale").sort_values("params")["scale"])
+        return list(dict.fromkeys(self._checkpoints["scale"]))
 
     def params(self, scale: str) -> float:
         self._check_scale(scale)
-        return float(self.data.loc[self.data["scale"] == scale, "params"].iloc[0])
+        return float(self._checkpoints.loc[self._checkpoints["scale"] == scale, "params"].iloc[0])
 
     def steps(self, scale: str) -> list[int]:
         """Checkpoint steps recorded at ``scale`` (by any run), ascending."""
         self._check_scale(scale)
-        return sorted(self.data.loc[self.data["scale"] == scale, "step"].unique().tolist())
+        return sorted(self._checkpoints.loc[self._checkpoints["scale"] == scale, "step"].unique().tolist())
+
+    def full_steps(self, scale: str) -> int:
+        """A full run at ``scale``: the longest checkpoint that at least half of its runs reached
+        with every evaluation domain. A few runs extended far beyond the rest (Data Mixing Laws'
+        100k-step runs at 70M) would otherwise leave a "full run" with almost no mixtures."""
+        wide = self.wide(scale)
+        runs = wide.groupby("step")["run_id"].nunique()
+        enough = runs[runs >= 0.5 * wide["run_id"].nunique()]
+        return int(enough.index.max())
 
     def tokens(self, scale: str, step: int) -> float:
-        rows = self.data[(self.data["scale"] == scale) & (self.data["step"] == step)]
+        rows = self._checkpoints[(self._checkpoints["scale"] == scale) & (self._checkpoints["step"] == step)]
         if rows.empty:
             raise RunTableError(f"run table {self.name}: no checkpoint at scale {scale!r} step {step}")
         return float(rows["tokens"].iloc[0])
@@ -164,7 +182,7 @@ class RunTable:
         return out[keys + self.weight_columns + self.loss_columns]
 
     def _check_scale(self, scale: str) -> None:
-        if scale not in set(self.data["scale"]):
+        if scale not in set(self._checkpoints["scale"]):
             raise RunTableError(f"run table {self.name}: no scale {scale!r}; scales are {self.scales()}")
 
     # -- files ---------------------------------------------------------------------------------
