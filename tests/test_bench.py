@@ -126,3 +126,16 @@ def test_summary_medians_and_speedups():
     assert summary.loc["stuck", "reached_best"] == 0
     assert math.isinf(summary.loc["stuck", "median_flops_to_best"])
     assert summary.loc["stuck", "speedup_best_vs_random"] == 0.0  # finite / inf: never reached
+
+
+def test_summary_median_of_an_even_count_is_the_mean_of_the_middle_two():
+    flops = {"bimodal": [1.0, 1.0, 9.0, 9.0], "half_stuck": [1.0, 2.0, math.inf, math.inf],
+             "one_stuck": [1.0, 2.0, 4.0, math.inf]}
+    seeds = pd.DataFrame([{"strategy": k, "seed": i, "flops_to_best": f, "flops_to_epsilon": f,
+                           "final_best": 1.0, "flops_spent": 9.0}
+                          for k, v in flops.items() for i, f in enumerate(v)])
+    summary = summarise(seeds, baseline="bimodal").set_index("strategy")
+    assert summary.loc["bimodal", "median_flops_to_best"] == 5.0
+    assert math.isinf(summary.loc["half_stuck", "median_flops_to_best"])
+    assert summary.loc["one_stuck", "median_flops_to_best"] == 3.0
+    assert summary.loc["one_stuck", "q25_flops_to_best"] == pytest.approx(1.75)

@@ -31,8 +31,15 @@ def per_seed(curves: pd.DataFrame, best: float, epsilon: float) -> pd.DataFrame:
 
 
 def _quantile(x: pd.Series, q: float) -> float:
-    # inf (never reached) sorts last, so a median is finite only if most seeds reached the goal
-    return float(np.quantile(np.sort(x.to_numpy(dtype=float)), q, method="lower"))
+    """The usual interpolated quantile (for an even count the median is the mean of the middle
+    two: a lower or upper pick flatters or penalises a bimodal strategy). inf (never reached)
+    sorts last, so a median is finite only if more than half the seeds reached the goal."""
+    values = np.sort(x.to_numpy(dtype=float))
+    pos = q * (len(values) - 1)
+    lo, hi = values[int(np.floor(pos))], values[int(np.ceil(pos))]
+    if not np.isfinite(hi):
+        return float(hi)
+    return float(lo + (hi - lo) * (pos - np.floor(pos)))
 
 
 def summarise(seeds: pd.DataFrame, baseline: str = "random") -> pd.DataFrame:
