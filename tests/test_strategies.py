@@ -50,6 +50,8 @@ def options(name: str) -> dict:
 @pytest.mark.parametrize("iteration", [0, 1])
 def test_proposals_on_simplex_at_target(name, iteration):
     """Failed trials in the observations (status failed, no losses) are ignored, not fatal."""
+    if name == "hyperband" and iteration:
+        pytest.skip("hyperband replays only its own history (a foreign one is an error: test_hyperband)")
     observations = table(6, failed=2) if iteration else table(0)
     strategy = make_strategy(name, PROBLEM, 0, options(name))
     batch = strategy.propose(observations, 3, iteration)
@@ -60,7 +62,9 @@ def test_proposals_on_simplex_at_target(name, iteration):
         assert p.mixture.shape == (4,)
         assert np.all(p.mixture >= 0) and np.isclose(p.mixture.sum(), 1.0, atol=1e-9)
         # a multi-fidelity strategy may stop a run early; the others train the target's full run
-        assert p.fidelity in strategy.fidelities() if strategy.picks_fidelity else p.fidelity == PROBLEM.target
+        assert p.fidelity in strategy.fidelities()
+        if name not in ("mfms", "hyperband"):
+            assert p.fidelity == PROBLEM.target
 
 
 def test_fixed_and_uniform_propose_their_mixture():
