@@ -1,4 +1,4 @@
-"""The ``mixopt`` command: ``mixopt bench CONFIG``."""
+"""The ``mixopt`` command: ``mixopt bench CONFIG`` and ``mixopt predict CONFIG``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,55 @@ def _fit_surrogate(config: dict, out: Path, base_dir) -> Path:
     return path
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from mixopt.atomic import atomic_open, write_text
+    from mixopt.config import ConfigError, load_config
+    from mixopt.prediction import (PREDICTORS, evaluate, format_scores, make_predictors, plot, runs_from_table,
+                                   score, split_scales)
+    from mixopt.problem import Problem
+    from mixopt.tables.backend import table_for_config
+    from mixopt.tables.runtable import RunTableError
+
+    base_dir = args.base_dir or Path.cwd()
+    try:
+        config = load_config(args.config, base_dir=base_dir)
+        if config.get("backend", {}).get("name") != "table":
+            raise ConfigError(f"{args.config} must use `backend: {{name: table, ...}}`")
+        table = table_for_config(config, base_dir)
+        fit_scales, test_scales = split_scales(table, args.fit_up_to, args.predict)
+        predictors = make_predictors(args.predictors or list(PREDICTORS), seed=config.get("seed", 0))
+        objective_weights = Problem.from_config(config).objective_weights
+        fit_runs = runs_from_table(table, fit_scales)
+        test_runs = runs_from_table(table, test_scales, final_only=True)
+    except (ConfigError, RunTableError, ValueError) as e:
+        print(f"mixopt predict: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    predictions, failures = evaluate(predictors, fit_runs, test_runs, objective_weights)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    scale_of = {table.params(s): s for s in test_scales}
+    header = (f"predict: {table.name}: fit on {fit_scales} ({len(fit_runs.params)} checkpoints), "
+              f"predict the full runs at {test_scales} ({len(test_runs.params)} runs)")
+    lines = [header]
+    if not predictions.empty:
+        scores = score(predictions, scale_of)
+        with atomic_open(out / "predictions.csv") as f:
+            predictions.to_csv(f, index=False)
+        with atomic_open(out / "scores.csv") as f:
+            scores.to_csv(f, index=False)
+        plot(predictions, scale_of, out / "predicted_vs_observed.png")
+        lines.append(format_scores(scores))
+    for row in failures.itertuples():
+        lines.append(f"{row.predictor}: could not be fitted: {row.error}")
+    with atomic_open(out / "failures.csv") as f:
+        failures.to_csv(f, index=False)
+    lines.append(f"predict: {time.perf_counter() - t0:.1f} s; files in {out}")
+    write_text(out / "summary.txt", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mixopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--surrogate", help="a fitted simulator file (surrogate mode); default: fit one")
     bench.add_argument("--base-dir", dest="base_dir", help="where relative paths in the config start (default: cwd)")
     bench.set_defaults(run=_bench)
+    predict = sub.add_parser("predict", help="fit predictors on small scales of a run table, score them on larger ones")
+    predict.add_argument("config", help="a mixopt config with backend.name: table")
+    predict.add_argument("--fit-up-to", dest="fit_up_to", required=True,
+                         help="fit on this scale and every smaller one")
+    predict.add_argument("--predict", nargs="+", help="scales to predict (default: every larger one)")
+    predict.add_argument("--predictors", nargs="+", help="default: every one (see mixopt.prediction.PREDICTORS)")
+    predict.add_argument("--out", default="results/predict", help="output folder (default results/predict)")
+    predict.add_argument("--base-dir", dest="base_dir", help="where relative paths in the config start (default: cwd)")
+    predict.set_defaults(run=_predict)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -14,7 +14,7 @@ that cost, so we keep it; counting the matrix once charges exactly its one real 
 
 from __future__ import annotations
 
-__all__ = ["training_flops", "config_step_flops"]
+__all__ = ["training_flops", "config_params", "config_step_flops"]
 
 
 def training_flops(n_params: int, tokens: int) -> float:
@@ -32,11 +32,11 @@ def training_flops(n_params: int, tokens: int) -> float:
     return 6.0 * float(n_params) * float(tokens)
 
 
-def config_step_flops(config) -> dict[str, float]:
-    """Scale name -> FLOPs of one optimiser step, for every scale of a training config.
+def config_params(config) -> dict[str, int]:
+    """Scale name -> total parameters of that scale's model (tied embeddings counted once).
 
-    Parameters are counted on a model built on the meta device (no memory), with the config's
-    vocabulary size (a tokenizer read from ``tokenizer.path`` may differ slightly).
+    Counted on a model built on the meta device (no memory), with the config's vocabulary size
+    (a tokenizer read from ``tokenizer.path`` may differ slightly).
     """
     import torch
 
@@ -44,8 +44,14 @@ def config_step_flops(config) -> dict[str, float]:
 
     out = {}
     for name, spec in config["scales"].items():
-        shape = ModelShape.from_dict(spec)
         with torch.device("meta"):
-            n = count_parameters(build_model(shape, config["tokenizer"]["vocab_size"], seed=0))["total"]
-        out[name] = training_flops(n, spec["batch"] * spec["context"])
+            model = build_model(ModelShape.from_dict(spec), config["tokenizer"]["vocab_size"], seed=0)
+        out[name] = count_parameters(model)["total"]
     return out
+
+
+def config_step_flops(config, params: dict[str, int] | None = None) -> dict[str, float]:
+    """Scale name -> FLOPs of one optimiser step, for every scale of a training config."""
+    params = params or config_params(config)
+    return {name: training_flops(params[name], spec["batch"] * spec["context"])
+            for name, spec in config["scales"].items()}

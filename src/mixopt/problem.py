@@ -29,6 +29,7 @@ class Problem:
         full_steps: scale -> steps of a full run at that scale (a proxy strategy's fidelity).
         step_flops: scale -> training FLOPs of one optimiser step (6 x params x tokens per step).
         recorded_steps: scale -> the only steps a run can stop at (recorded runs); empty: any step.
+        params: scale -> model parameters N (what a scaling law extrapolates in).
     """
 
     domains: tuple[str, ...]
@@ -38,6 +39,7 @@ class Problem:
     full_steps: Mapping[str, int] = field(default_factory=dict)
     step_flops: Mapping[str, float] = field(default_factory=dict)
     recorded_steps: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    params: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.eval_domains:
@@ -59,14 +61,16 @@ class Problem:
         domains = tuple(config["domains"])
         weights = objective_weights(config, domains)
         tokens = int(config["target"]["tokens"])
-        from mixopt.flops import config_step_flops
+        from mixopt.flops import config_params, config_step_flops
 
+        params = config_params(config)
         return cls(
             domains=domains,
             objective_weights=np.array([weights[d] for d in domains], dtype=float),
             target=Fidelity(config["target"]["scale"], target_steps(config)),
             full_steps={name: tokens // (s["batch"] * s["context"]) for name, s in config["scales"].items()},
-            step_flops=config_step_flops(config),
+            step_flops=config_step_flops(config, params),
+            params={k: float(v) for k, v in params.items()},
         )
 
     @property
@@ -86,6 +90,16 @@ class Problem:
         if fidelity.scale not in self.step_flops:
             raise ValueError(f"no FLOPs per step known for scale {fidelity.scale!r}")
         return float(self.step_flops[fidelity.scale]) * fidelity.steps
+
+    def n_params(self, scale: str) -> float:
+        """Parameters N of the model at ``scale``."""
+        if scale not in self.params:
+            raise ValueError(f"no parameter count known for scale {scale!r}")
+        return float(self.params[scale])
+
+    def tokens(self, fidelity: Fidelity) -> float:
+        """Training tokens D of a run to ``fidelity`` (its FLOPs are 6 N D)."""
+        return self.cost(fidelity) / (6.0 * self.n_params(fidelity.scale))
 
     def objective(self, losses: np.ndarray) -> np.ndarray:
         """`... x e` per-domain losses -> `...` objective."""

@@ -40,17 +40,27 @@ class GPStrategy(Strategy):
         min_observations: below this many successful target trials, propose a space-filling design.
         raw_samples, num_restarts: acquisition optimiser effort (BoTorch's optimize_acqf).
         mc_samples: quasi-MC samples of the batch acquisition.
+        prior_mean: a law (``dml``, ``bimix``, ``scaling_law``, ``regmix``) fitted on every
+            observed checkpoint and used as the GP's prior mean, the GP modelling its residual
+            (the law-informed GP); ``None``: BoTorch's constant mean. While the law cannot be
+            identified from the data, the constant mean is used and the diagnostics say why.
     """
 
     name = "gp"
-    defaults = {"min_observations": 3, "raw_samples": 256, "num_restarts": 8, "mc_samples": 256}
+    defaults = {"min_observations": 3, "raw_samples": 256, "num_restarts": 8, "mc_samples": 256, "prior_mean": None}
 
     @classmethod
     def check_options(cls, options, domains) -> None:
         super().check_options(options, domains)
-        for key, value in cls.own_options(options).items():
+        from mixopt.laws import LAWS
+
+        prior = options.get("prior_mean")
+        if prior is not None and prior not in LAWS:
+            raise ValueError(f"{cls.name}: prior_mean must be one of {sorted(LAWS)}, got {prior!r}")
+        for key in ("min_observations", "raw_samples", "num_restarts", "mc_samples"):
+            value = options.get(key, 1)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"gp: option {key!r} must be a positive integer, got {value!r}")
+                raise ValueError(f"{cls.name}: option {key!r} must be a positive integer, got {value!r}")
 
     # -- model ---------------------------------------------------------------------------------
 
@@ -99,10 +109,46 @@ class GPStrategy(Strategy):
         if getattr(self, "_fitted", (None,))[0] == key:
             return self._fitted[1]
         torch.manual_seed(self.seed)
-        model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=Y.shape[-1]))
+        model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=Y.shape[-1]),
+                             **self.prior_modules(observations, Y))
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         self._fitted = (key, model)
         return model
+
+    # -- law-informed prior mean ---------------------------------------------------------------
+
+    #: why the last fit has no law as its mean (None: it has one, or none was asked for).
+    prior_note: str | None = None
+
+    def law_inputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`n x D` GP inputs -> (`n x d` mixtures, `n` parameters, `n` tokens) for a law."""
+        n = len(X)
+        return (X, np.full(n, self.problem.n_params(self.fidelity.scale)),
+                np.full(n, self.problem.tokens(self.fidelity)))
+
+    def prior_modules(self, observations: pd.DataFrame, Y: torch.Tensor) -> dict[str, Any]:
+        """``{"mean_module": LawMean}`` for ``prior_mean``, or ``{}`` (the default mean)."""
+        self.prior_note = None
+        if self.options["prior_mean"] is None:
+            return {}
+        from mixopt.laws import LawFitError, make_law
+        from mixopt.laws.mean import LawMean
+        from mixopt.strategies.law import runs_from_observations
+
+        try:
+            law = make_law(self.options["prior_mean"]).fit(runs_from_observations(observations, self.problem))
+        except LawFitError as e:
+            self.prior_note = f"prior_mean not used yet: {e}"
+            return {}
+        weights = self.problem.objective_weights[self.modelled]
+
+        def fn(x: np.ndarray) -> np.ndarray:
+            predicted = law.predict(*self.law_inputs(x))[:, self.modelled]
+            return predicted @ weights[:, None] if self._objective_only else predicted
+
+        m = Y.shape[-1]
+        return {"mean_module": LawMean(fn, Y.mean(dim=0), Y.std(dim=0).clamp_min(1e-9),
+                                       batch_shape=torch.Size([m]) if m > 1 else torch.Size())}
 
     def _negated_objective(self) -> ScalarizedPosteriorTransform:
         # BoTorch maximises; the objective is a loss.
@@ -197,6 +243,7 @@ class GPStrategy(Strategy):
                 "predicted_objective": prediction["objective_mean"].tolist(),
                 "predicted_objective_std": prediction["objective_std"].tolist(),
                 "hyperparameters": self.hyperparameters(model),
+                **({"prior_mean": self.prior_note} if self.prior_note else {}),
             },
         )
 

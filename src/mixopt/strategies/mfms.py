@@ -26,12 +26,11 @@ import torch
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
 from botorch.fit import fit_gpytorch_mll
-from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
-from gpytorch.kernels import Kernel, ScaleKernel
+from gpytorch.kernels import Kernel
 from gpytorch.means import LinearMean, Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from mixopt.kernels import DISTANCES, SimplexKernel
+from mixopt.kernels import DISTANCES, mixture_fidelity_kernel
 from mixopt.observations import losses, mixtures
 from mixopt.problem import Fidelity
 from mixopt.simplex import space_filling
@@ -62,11 +61,17 @@ class MFMSStrategy(GPStrategy):
     picks_fidelity = True
     defaults = {"scales": None, "step_fractions": [0.25, 0.5, 1.0], "cooling_iterations": 10,
                 "raw_samples": 1024, "min_observations": 4, "recommend_from": "observed",
-                "mixture_kernel": "rbf", "structure": "product", "mean": "linear"}
+                "mixture_kernel": "rbf", "structure": "product", "mean": "linear",
+                "prior_mean": None}
 
     @classmethod
     def check_options(cls, options, domains) -> None:
         super(GPStrategy, cls).check_options(options, domains)
+        from mixopt.laws import LAWS
+
+        prior = options.get("prior_mean")
+        if prior is not None and prior not in LAWS:
+            raise ValueError(f"mfms: prior_mean must be one of {sorted(LAWS)}, got {prior!r}")
         fractions = options.get("step_fractions", cls.defaults["step_fractions"])
         if not fractions or any(not isinstance(x, (int, float)) or not 0 < x <= 1 for x in fractions):
             raise ValueError(f"mfms: step_fractions must be numbers in (0, 1], got {fractions!r}")
@@ -131,6 +136,21 @@ class MFMSStrategy(GPStrategy):
         raw = np.column_stack([np.log([self.problem.step_flops[s] for s in scales]), np.log(steps)])
         return (raw - lo) / span
 
+    def law_inputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`n x (d + 2)` GP inputs -> (mixtures, parameters, tokens) for a law. The size input is
+        FLOPs per step; each input is mapped to the known scale nearest to it (the GP is only ever
+        evaluated at known scales)."""
+        d = self.problem.dim
+        scales = list(self.problem.full_steps)
+        known = self._fidelity_features(np.array(scales), np.ones(len(scales)))[:, 0]
+        nearest = np.abs(X[:, d][:, None] - known[None, :]).argmin(axis=1)
+        grid = self.grid() + [self.problem.target]
+        lo = np.log(max(1, min(f.steps for f in grid) // 4))
+        steps = np.exp(lo + X[:, d + 1] * (np.log(max(f.steps for f in grid)) - lo))
+        params = np.array([self.problem.n_params(scales[i]) for i in nearest])
+        per_step = np.array([self.problem.step_flops[scales[i]] for i in nearest]) / (6.0 * params)
+        return X[:, :d], params, steps * per_step
+
     def inputs(self, w: np.ndarray, fidelity: Fidelity) -> torch.Tensor:
         """`k x d` mixtures at one fidelity -> `k x (d + 2)` GP inputs."""
         w = np.atleast_2d(w)
@@ -164,8 +184,9 @@ class MFMSStrategy(GPStrategy):
         batch = torch.Size([m]) if m > 1 else torch.Size([])
         covar = self.covariance(d, batch)
         torch.manual_seed(self.seed)
-        mean = (LinearMean(d + 2, batch_shape=batch) if self.options["mean"] == "linear"
-                else FidelityLinearMean(d, batch_shape=batch))
+        mean = self.prior_modules(observations, Y).get("mean_module") or (
+            LinearMean(d + 2, batch_shape=batch) if self.options["mean"] == "linear"
+            else FidelityLinearMean(d, batch_shape=batch))
         model = SingleTaskGP(X, Y, covar_module=covar, mean_module=mean,
                              outcome_transform=Standardize(m=m))
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
@@ -173,23 +194,8 @@ class MFMSStrategy(GPStrategy):
         return model
 
     def covariance(self, d: int, batch: torch.Size) -> Kernel:
-        """The paper's kernel: a product of kernels over the mixture (`d` inputs), the size and
-        the steps. RBF blocks carry BoTorch's dimension-scaled lengthscale priors (a product of
-        RBFs over disjoint blocks is one ARD RBF). ``structure: additive`` adds a fidelity-only
-        term, so the learning curve's shape need not be explained through the mixture."""
-        def rbf(dims: tuple[int, ...]) -> Kernel:
-            return get_covar_module_with_dim_scaled_prior(ard_num_dims=len(dims), batch_shape=batch,
-                                                          active_dims=dims)
-
-        fidelity = rbf((d,)) * rbf((d + 1,))
-        if self.options["mixture_kernel"] == "rbf":
-            mixture = rbf(tuple(range(d)))
-        else:
-            mixture = SimplexKernel(self.options["mixture_kernel"], active_dims=tuple(range(d)), batch_shape=batch)
-        joint = ScaleKernel(mixture * fidelity, batch_shape=batch)
-        if self.options["structure"] == "additive":
-            return joint + ScaleKernel(rbf((d,)) * rbf((d + 1,)), batch_shape=batch)
-        return joint
+        """The paper's product kernel over (mixture, size, steps); see :func:`mixture_fidelity_kernel`."""
+        return mixture_fidelity_kernel(d, batch, self.options["mixture_kernel"], self.options["structure"])
 
     def hyperparameters(self, model: SingleTaskGP) -> dict[str, Any]:
         return {"noise": model.likelihood.noise.detach().reshape(-1).tolist()}

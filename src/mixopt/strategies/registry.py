@@ -11,12 +11,14 @@ from mixopt.strategies.base import Strategy
 from mixopt.strategies.fixed import Fixed
 from mixopt.strategies.gp import GPStrategy
 from mixopt.strategies.hyperband import HyperbandStrategy
+from mixopt.strategies.law import BiMixStrategy, DataMixingLawStrategy, RegMixStrategy, ScalingLawStrategy
 from mixopt.strategies.mfms import MFMSStrategy
 from mixopt.strategies.random import RandomSearch
 from mixopt.strategies.uniform import Uniform
 
-STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy,
-                                                                 HyperbandStrategy)}
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
+    RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy, HyperbandStrategy,
+    DataMixingLawStrategy, BiMixStrategy, ScalingLawStrategy, RegMixStrategy)}
 
 
 def strategy_class(name: str) -> type[Strategy]:

@@ -74,6 +74,7 @@ def problem_from_table(config: Mapping, base_dir: str | Path = ".") -> Problem:
         step_flops={s: training_flops(table.params(s), table.tokens(s, table.steps(s)[-1]) / table.steps(s)[-1])
                     for s in table.scales()},
         recorded_steps={s: tuple(table.steps(s)) for s in table.scales()},
+        params={s: table.params(s) for s in table.scales()},
     )
 
 

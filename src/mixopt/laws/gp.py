@@ -1,0 +1,112 @@
+"""The GP as a predictor, alone or on top of a fitted law (the law-informed GP).
+
+Inputs are the mixture, log N and log D (scaled to [0, 1] over the fitted runs, so a larger model
+lies beyond 1); the kernel is mfms's product over (mixture, size, steps). Alone, its linear mean is
+what carries the trend across sizes; with a ``prior`` law, the law is fitted first and the GP
+models what it leaves (the residual, constant mean): the law extrapolates, the GP corrects it
+where runs were seen.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms import Standardize
+from gpytorch.means import ConstantMean, LinearMean
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from mixopt.kernels import mixture_fidelity_kernel
+from mixopt.laws.base import Law, LawFitError, Runs
+
+DTYPE = torch.float64
+
+
+class GPLaw(Law):
+    """A GP over (mixture, log N, log D), one output per evaluation domain.
+
+    Args:
+        prior: a law fitted first; the GP models its residual (``None``: a linear mean).
+        max_points: at most this many checkpoints are used (the exact GP is cubic in them);
+            each run keeps its last checkpoint, then checkpoints are thinned evenly.
+        seed: makes the fit reproducible.
+    """
+
+    name: ClassVar[str] = "gp"
+
+    def __init__(self, prior: Law | None = None, max_points: int = 600, seed: int = 0) -> None:
+        self.prior = prior
+        self.max_points = max_points
+        self.seed = seed
+        self.model_: SingleTaskGP | None = None
+
+    def _features(self, mixtures: np.ndarray, params: np.ndarray, tokens: np.ndarray) -> torch.Tensor:
+        raw = np.column_stack([np.log(params), np.log(tokens)])
+        scaled = (raw - self.low_) / self.span_
+        return torch.tensor(np.hstack([mixtures, scaled]), dtype=DTYPE)
+
+    def _thin(self, runs: Runs) -> np.ndarray:
+        """Indices of the checkpoints to fit on: every run's last one, then evenly spaced others."""
+        n = len(runs.params)
+        if n <= self.max_points:
+            return np.arange(n)
+        last = np.zeros(n, dtype=bool)
+        for run in np.unique(runs.run):
+            rows = np.flatnonzero(runs.run == run)
+            last[rows[np.argmax(runs.tokens[rows])]] = True
+        keep = np.flatnonzero(last)
+        others = np.flatnonzero(~last)
+        room = max(0, self.max_points - len(keep))
+        if room and len(others):
+            keep = np.concatenate([keep, others[np.linspace(0, len(others) - 1, min(room, len(others))).astype(int)]])
+        return np.sort(keep)
+
+    def fit(self, runs: Runs) -> "GPLaw":
+        if len(np.unique(runs.mixtures.round(9), axis=0)) < 2:
+            raise LawFitError(f"{self.label}: needs runs on at least 2 distinct mixtures, has 1")
+        if self.prior is not None:
+            self.prior.fit(runs)
+        rows = self._thin(runs)
+        raw = np.column_stack([np.log(runs.params), np.log(runs.tokens)])
+        self.low_ = raw.min(axis=0)
+        self.span_ = np.where(raw.max(axis=0) > self.low_, raw.max(axis=0) - self.low_, 1.0)
+        X = self._features(runs.mixtures[rows], runs.params[rows], runs.tokens[rows])
+        y = runs.losses[rows]
+        if self.prior is not None:
+            y = y - self.prior.predict(runs.mixtures[rows], runs.params[rows], runs.tokens[rows])
+        Y = torch.tensor(y, dtype=DTYPE)
+        d, e = runs.mixtures.shape[1], y.shape[1]
+        batch = torch.Size([e]) if e > 1 else torch.Size()
+        mean = ConstantMean(batch_shape=batch) if self.prior is not None else LinearMean(d + 2, batch_shape=batch)
+        torch.manual_seed(self.seed)
+        model = SingleTaskGP(X, Y, covar_module=mixture_fidelity_kernel(d, batch), mean_module=mean,
+                             outcome_transform=Standardize(m=e))
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        self.model_ = model
+        return self
+
+    @property
+    def label(self) -> str:
+        return "gp" if self.prior is None else f"gp+{self.prior.name}"
+
+    def predict_with_std(self, mixtures, params, tokens) -> tuple[np.ndarray, np.ndarray]:
+        """`m x d` mixtures at N, D (scalars or `m`) -> posterior mean and std, each `m x e`."""
+        if self.model_ is None:
+            raise RuntimeError(f"{self.label}: predict before fit")
+        mixtures = np.atleast_2d(np.asarray(mixtures, dtype=float))
+        m = len(mixtures)
+        params = np.broadcast_to(np.asarray(params, dtype=float), (m,))
+        tokens = np.broadcast_to(np.asarray(tokens, dtype=float), (m,))
+        with torch.no_grad():
+            post = self.model_.posterior(self._features(mixtures, params, tokens))
+        mean = post.mean.numpy().reshape(m, -1)
+        std = post.variance.clamp_min(0).sqrt().numpy().reshape(m, -1)
+        if self.prior is not None:
+            mean = mean + self.prior.predict(mixtures, params, tokens)
+        return mean, std
+
+    def predict(self, mixtures, params, tokens) -> np.ndarray:
+        return self.predict_with_std(mixtures, params, tokens)[0]

@@ -1,0 +1,93 @@
+"""`mixopt predict`: fit on small scales of a run table, score the predictions on larger ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mixopt.cli import main
+from mixopt.simplex import dirichlet
+
+DOMAINS = ["web", "code", "books"]
+SIZES = {"S": 2e7, "M": 6e7, "L": 2e8, "XL": 6e8}
+TOKENS_PER_STEP = 1e5
+
+
+def scaling_law_loss(w: np.ndarray, n: float, tokens: float, domain: int) -> float:
+    """Additive scaling law for optimal mixtures, one set of parameters per domain."""
+    C = np.array([[3.0, 0.5, 0.8], [0.6, 4.0, 0.4], [1.0, 0.7, 2.5]])[domain]
+    gamma = np.array([0.6, 0.8, 0.5])
+    E, A, alpha, B, beta = 1.5 + 0.2 * domain, 60.0, 0.3, 400.0, 0.3
+    return E + 1.0 / (C * w ** gamma).sum() + A / n ** alpha + B / tokens ** beta
+
+
+def write_table(path, mixtures: np.ndarray) -> None:
+    rows = []
+    for i, w in enumerate(mixtures):
+        for scale, n in SIZES.items():
+            for step in (1000, 2000, 4000, 8000):
+                tokens = step * TOKENS_PER_STEP
+                for k, domain in enumerate(DOMAINS):
+                    rows.append({"run_id": f"{scale}-{i}", "scale": scale, "params": n, "step": step, "tokens": tokens,
+                                 "domain": domain, "loss": scaling_law_loss(w, n, tokens, k),
+                                 **{f"w_{d}": x for d, x in zip(DOMAINS, w)}})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def write_config(tmp_path, table: str) -> str:
+    config = {"seed": 0, "backend": {"name": "table", "table": {"format": "long", "path": table}, "mode": "pool"},
+              "target": {"scale": "XL"}, "objective": {"type": "mean"}, "strategy": {"name": "random"},
+              "budget": {"iterations": 2, "initial_design": 2, "trials_per_iteration": 1}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+@pytest.fixture
+def config(tmp_path):
+    write_table(tmp_path / "runs.csv", dirichlet(16, 3, 1.0, seed=0) * 0.94 + 0.02)
+    return write_config(tmp_path, "runs.csv")
+
+
+def test_predict_scores_every_larger_scale_per_domain_and_objective(config, tmp_path, capsys):
+    out = tmp_path / "predict"
+    code = main(["predict", config, "--fit-up-to", "M", "--predictors", "scaling_law", "regmix_linear",
+                 "--out", str(out), "--base-dir", str(tmp_path)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "scaling_law" in printed and "Spearman" in printed
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(scores["scale"]) == {"L", "XL"}
+    assert set(scores["domain"]) == {*DOMAINS, "objective"}
+    law = scores[(scores["predictor"] == "scaling_law") & (scores["domain"] == "objective")]
+    # the table follows this law exactly: fitted on S and M, it extrapolates to 10x the size
+    assert (law["mre"] < 0.005).all() and (law["spearman"] > 0.95).all()
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert len(predictions) == 2 * 16 * 2 * (len(DOMAINS) + 1)  # predictors x runs x scales x (domains + objective)
+    assert (out / "predicted_vs_observed.png").stat().st_size > 0
+
+
+def test_predict_names_a_bad_scale_or_predictor_and_writes_nothing(config, tmp_path, capsys):
+    out = tmp_path / "predict"
+    assert main(["predict", config, "--fit-up-to", "XXL", "--out", str(out), "--base-dir", str(tmp_path)]) == 2
+    assert "no scale 'XXL'" in capsys.readouterr().err
+    assert main(["predict", config, "--fit-up-to", "XL", "--out", str(out), "--base-dir", str(tmp_path)]) == 2
+    assert "no scale larger than 'XL'" in capsys.readouterr().err
+    assert main(["predict", config, "--fit-up-to", "M", "--predictors", "oracle", "--out", str(out),
+                 "--base-dir", str(tmp_path)]) == 2
+    assert "unknown predictor(s) ['oracle']" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_law_the_data_cannot_identify_is_recorded_not_dropped(tmp_path, capsys):
+    write_table(tmp_path / "one.csv", np.array([[0.5, 0.3, 0.2]]))  # one mixture only
+    config = write_config(tmp_path, "one.csv")
+    out = tmp_path / "predict"
+    assert main(["predict", config, "--fit-up-to", "M", "--predictors", "dml", "scaling_law",
+                 "--out", str(out), "--base-dir", str(tmp_path)]) == 0
+    failures = pd.read_csv(out / "failures.csv")
+    assert set(failures["predictor"]) == {"dml", "scaling_law"}
+    assert failures["error"].str.contains("mixture").all()
+    assert "dml: could not be fitted" in capsys.readouterr().out
