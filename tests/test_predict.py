@@ -53,20 +53,31 @@ def config(tmp_path):
 
 def test_predict_scores_every_larger_scale_per_domain_and_objective(config, tmp_path, capsys):
     out = tmp_path / "predict"
-    code = main(["predict", config, "--fit-up-to", "M", "--predictors", "scaling_law", "regmix_linear",
+    code = main(["predict", config, "--fit-up-to", "L", "--predictors", "scaling_law", "regmix_linear",
                  "--out", str(out), "--base-dir", str(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "scaling_law" in printed and "Spearman" in printed
     scores = pd.read_csv(out / "scores.csv")
-    assert set(scores["scale"]) == {"L", "XL"}
+    assert set(scores["scale"]) == {"XL"}
     assert set(scores["domain"]) == {*DOMAINS, "objective"}
     law = scores[(scores["predictor"] == "scaling_law") & (scores["domain"] == "objective")]
-    # the table follows this law exactly: fitted on S and M, it extrapolates to 10x the size
+    # the table follows this law exactly: fitted on S, M and L, it extrapolates to 3x the largest
     assert (law["mre"] < 0.005).all() and (law["spearman"] > 0.95).all()
     predictions = pd.read_csv(out / "predictions.csv")
-    assert len(predictions) == 2 * 16 * 2 * (len(DOMAINS) + 1)  # predictors x runs x scales x (domains + objective)
+    assert len(predictions) == 2 * 16 * (len(DOMAINS) + 1)  # predictors x runs x (domains + objective)
     assert (out / "predicted_vs_observed.png").stat().st_size > 0
+
+
+def test_two_sizes_need_a_fixed_size_exponent(config, tmp_path, capsys):
+    out = tmp_path / "predict"
+    assert main(["predict", config, "--fit-up-to", "M", "--predictors", "scaling_law",
+                 "--out", str(out), "--base-dir", str(tmp_path)]) == 0
+    assert "give size_exponent" in pd.read_csv(out / "failures.csv")["error"].iloc[0]
+    assert main(["predict", config, "--fit-up-to", "M", "--predictors", "scaling_law", "--size-exponent", "0.3",
+                 "--out", str(out), "--base-dir", str(tmp_path)]) == 0
+    scores = pd.read_csv(out / "scores.csv")
+    assert (scores.loc[scores["domain"] == "objective", "mre"] < 0.005).all()  # 0.3 is the true exponent
 
 
 def test_predict_names_a_bad_scale_or_predictor_and_writes_nothing(config, tmp_path, capsys):

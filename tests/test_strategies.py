@@ -12,7 +12,8 @@ from mixopt.simplex import space_filling
 from mixopt.strategies import STRATEGIES, make_strategy
 
 DOMAINS = ("web", "code", "books", "papers")
-PROBLEM = Problem(DOMAINS, np.full(4, 0.25), Fidelity("small", 100), step_flops={"small": 6.0 * 1000 * 64})
+PROBLEM = Problem(DOMAINS, np.full(4, 0.25), Fidelity("small", 100), step_flops={"small": 6.0 * 1000 * 64},
+                  params={"small": 1000.0})
 FAST_GP = {"raw_samples": 64, "num_restarts": 4, "mc_samples": 64}
 
 

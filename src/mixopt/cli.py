@@ -62,8 +62,7 @@ def _predict(args: argparse.Namespace) -> int:
     from mixopt.config import ConfigError, load_config
     from mixopt.prediction import (PREDICTORS, evaluate, format_scores, make_predictors, plot, runs_from_table,
                                    score, split_scales)
-    from mixopt.problem import Problem
-    from mixopt.tables.backend import table_for_config
+    from mixopt.tables.backend import problem_from_table, table_for_config
     from mixopt.tables.runtable import RunTableError
 
     base_dir = args.base_dir or Path.cwd()
@@ -73,8 +72,9 @@ def _predict(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.config} must use `backend: {{name: table, ...}}`")
         table = table_for_config(config, base_dir)
         fit_scales, test_scales = split_scales(table, args.fit_up_to, args.predict)
-        predictors = make_predictors(args.predictors or list(PREDICTORS), seed=config.get("seed", 0))
-        objective_weights = Problem.from_config(config).objective_weights
+        predictors = make_predictors(args.predictors or list(PREDICTORS), seed=config.get("seed", 0),
+                                     size_exponent=args.size_exponent)
+        objective_weights = problem_from_table(config, base_dir).objective_weights
         fit_runs = runs_from_table(table, fit_scales)
         test_runs = runs_from_table(table, test_scales, final_only=True)
     except (ConfigError, RunTableError, ValueError) as e:
@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                          help="fit on this scale and every smaller one")
     predict.add_argument("--predict", nargs="+", help="scales to predict (default: every larger one)")
     predict.add_argument("--predictors", nargs="+", help="default: every one (see mixopt.prediction.PREDICTORS)")
+    predict.add_argument("--size-exponent", dest="size_exponent", type=float,
+                         help="fix the size exponent of the laws (needed when the fitted runs span only 2 sizes)")
     predict.add_argument("--out", default="results/predict", help="output folder (default results/predict)")
     predict.add_argument("--base-dir", dest="base_dir", help="where relative paths in the config start (default: cwd)")
     predict.set_defaults(run=_predict)

@@ -33,8 +33,9 @@ PREDICTORS: dict[str, tuple[str, dict]] = {
 }
 
 
-def make_predictors(names: list[str], seed: int = 0) -> dict[str, Callable[[], Law]]:
-    """Predictor names -> factories of fresh, unfitted laws; ValueError naming an unknown name."""
+def make_predictors(names: list[str], seed: int = 0, size_exponent: float | None = None) -> dict[str, Callable[[], Law]]:
+    """Predictor names -> factories of fresh, unfitted laws; ValueError naming an unknown name.
+    ``size_exponent`` is given to the laws that extrapolate in model size through a power law."""
     from mixopt.laws import make_law
     from mixopt.laws.gp import GPLaw
 
@@ -49,7 +50,7 @@ def make_predictors(names: list[str], seed: int = 0) -> dict[str, Callable[[], L
             return lambda: GPLaw(prior=None if prior is None else factory(prior)(), seed=seed)
         if law == "regmix":
             return lambda: make_law(law, seed=seed, **options)
-        return lambda: make_law(law, **options)
+        return lambda: make_law(law, size_exponent=size_exponent, **options)
 
     return {name: factory(name) for name in names}
 

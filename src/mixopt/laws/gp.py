@@ -86,6 +86,7 @@ class GPLaw(Law):
                              outcome_transform=Standardize(m=e))
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         self.model_ = model
+        self.fitted_ = True
         return self
 
     @property
@@ -108,5 +109,5 @@ class GPLaw(Law):
             mean = mean + self.prior.predict(mixtures, params, tokens)
         return mean, std
 
-    def predict(self, mixtures, params, tokens) -> np.ndarray:
+    def _predict(self, mixtures, params, tokens) -> np.ndarray:
         return self.predict_with_std(mixtures, params, tokens)[0]

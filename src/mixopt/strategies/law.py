@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mixopt.laws import Law, LawFitError, Runs, make_law
+from mixopt.laws.base import require
 from mixopt.laws.optimum import minimise
 from mixopt.observations import at_fidelity, losses, mixtures
 from mixopt.strategies.base import ProposalBatch, Recommendation, Strategy, best_observed
@@ -72,12 +73,10 @@ class LawStrategy(Strategy):
 
     def fit(self, observations: pd.DataFrame) -> Law:
         """The law fitted on every observed checkpoint; LawFitError when it cannot be identified."""
-        runs = runs_from_observations(observations, self.problem)
-        needed = self.options["min_runs"] or self.problem.dim + 2
-        n_runs = len(np.unique(runs.run))
-        if n_runs < needed:
-            raise LawFitError(f"{self.name}: {n_runs} successful run(s), the law is fitted from {needed} (min_runs)")
-        return self.make_law().fit(runs)
+        ok = observations[(observations["status"] == "ok") & pd.to_numeric(observations["step"], errors="coerce").notna()]
+        require(len(ok[["iteration", "trial"]].drop_duplicates()), self.options["min_runs"] or self.problem.dim + 2,
+                self.name, "successful run(s) (min_runs)")
+        return self.make_law().fit(runs_from_observations(observations, self.problem))
 
     def _objective(self, law: Law):
         n, tokens = self.problem.n_params(self.fidelity.scale), self.problem.tokens(self.fidelity)

@@ -298,6 +298,7 @@ class MFMSStrategy(GPStrategy):
         return ProposalBatch(chosen, {
             "design": "multi-fidelity EI per cost^alpha", "alpha": alpha, "incumbent": best,
             "fidelities": [(p.fidelity.scale, p.fidelity.steps) for p in chosen], "checkpoints_used": len(X),
+            **({"prior_mean": self.prior_note} if self.prior_note else {}),
         })
 
     def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
