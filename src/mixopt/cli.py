@@ -81,7 +81,8 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"mixopt predict: {e}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    predictions, failures = evaluate(predictors, fit_runs, test_runs, objective_weights)
+    predictions, failures = evaluate(predictors, fit_runs, test_runs, objective_weights,
+                                     log=lambda line: print(line, flush=True))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scale_of = {table.params(s): s for s in test_scales}

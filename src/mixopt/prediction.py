@@ -8,6 +8,7 @@ objective): mean relative error and Spearman rank correlation across mixtures.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -129,7 +130,7 @@ def score(predictions: pd.DataFrame, scale_of: Mapping[float, str]) -> pd.DataFr
 
 
 def evaluate(predictors: Mapping[str, Callable[[], Law]], fit_runs: Runs, test_runs: Runs,
-             objective_weights: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+             objective_weights: np.ndarray, log: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit each predictor on ``fit_runs`` and predict ``test_runs``.
 
     Returns (predictions, failures): a predictor whose law cannot be identified from the data is
@@ -138,11 +139,16 @@ def evaluate(predictors: Mapping[str, Callable[[], Law]], fit_runs: Runs, test_r
     """
     frames, failures = [], []
     for label, make in predictors.items():
+        start = time.perf_counter()
         try:
             law = make().fit(fit_runs)
             frames.append(predictions_frame(law, label, test_runs, objective_weights))
+            outcome = "fitted"
         except LawFitError as e:
             failures.append({"predictor": label, "error": str(e)})
+            outcome = "not identifiable"
+        if log:
+            log(f"{label}: {outcome} in {time.perf_counter() - start:.1f} s")
     predictions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return predictions, pd.DataFrame(failures, columns=["predictor", "error"])
 

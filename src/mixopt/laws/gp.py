@@ -48,35 +48,19 @@ class GPLaw(Law):
         scaled = (raw - self.low_) / self.span_
         return torch.tensor(np.hstack([mixtures, scaled]), dtype=DTYPE)
 
-    def _thin(self, runs: Runs) -> np.ndarray:
-        """Indices of the checkpoints to fit on: every run's last one, then evenly spaced others."""
-        n = len(runs.params)
-        if n <= self.max_points:
-            return np.arange(n)
-        last = np.zeros(n, dtype=bool)
-        for run in np.unique(runs.run):
-            rows = np.flatnonzero(runs.run == run)
-            last[rows[np.argmax(runs.tokens[rows])]] = True
-        keep = np.flatnonzero(last)
-        others = np.flatnonzero(~last)
-        room = max(0, self.max_points - len(keep))
-        if room and len(others):
-            keep = np.concatenate([keep, others[np.linspace(0, len(others) - 1, min(room, len(others))).astype(int)]])
-        return np.sort(keep)
-
     def fit(self, runs: Runs) -> "GPLaw":
         if len(np.unique(runs.mixtures.round(9), axis=0)) < 2:
             raise LawFitError(f"{self.label}: needs runs on at least 2 distinct mixtures, has 1")
         if self.prior is not None:
             self.prior.fit(runs)
-        rows = self._thin(runs)
         raw = np.column_stack([np.log(runs.params), np.log(runs.tokens)])
         self.low_ = raw.min(axis=0)
         self.span_ = np.where(raw.max(axis=0) > self.low_, raw.max(axis=0) - self.low_, 1.0)
-        X = self._features(runs.mixtures[rows], runs.params[rows], runs.tokens[rows])
-        y = runs.losses[rows]
+        runs = runs.thin(self.max_points)
+        X = self._features(runs.mixtures, runs.params, runs.tokens)
+        y = runs.losses
         if self.prior is not None:
-            y = y - self.prior.predict(runs.mixtures[rows], runs.params[rows], runs.tokens[rows])
+            y = y - self.prior.predict(runs.mixtures, runs.params, runs.tokens)
         Y = torch.tensor(y, dtype=DTYPE)
         d, e = runs.mixtures.shape[1], y.shape[1]
         batch = torch.Size([e]) if e > 1 else torch.Size()
