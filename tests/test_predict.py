@@ -102,3 +102,25 @@ def test_a_law_the_data_cannot_identify_is_recorded_not_dropped(tmp_path, capsys
     assert set(failures["predictor"]) == {"dml", "scaling_law"}
     assert failures["error"].str.contains("mixture").all()
     assert "dml: could not be fitted" in capsys.readouterr().out
+
+
+def test_law_informed_gp_keeps_the_laws_extrapolation_and_reports_its_uncertainty(config, tmp_path):
+    from mixopt.laws.gp import GPLaw
+    from mixopt.laws.scaling import ScalingLaw
+    from mixopt.prediction import runs_from_table, split_scales
+    from mixopt.tables.backend import table_for_config
+    from mixopt.config import load_config
+
+    table = table_for_config(load_config(config, base_dir=tmp_path), tmp_path)
+    fit, test = split_scales(table, "L")
+    fit_runs, test_runs = runs_from_table(table, fit), runs_from_table(table, test, final_only=True)
+
+    def mre(law):
+        return np.abs(law.predict(test_runs.mixtures, test_runs.params, test_runs.tokens) / test_runs.losses - 1).mean()
+
+    alone = GPLaw(max_points=96, seed=0).fit(fit_runs)
+    informed = GPLaw(prior=ScalingLaw(), max_points=96, seed=0).fit(fit_runs)
+    # the table follows the scaling law: the residual GP must not spoil its 3x extrapolation in size
+    assert mre(informed) < 0.005 and mre(informed) < mre(alone)
+    mean, std = informed.predict_with_std(test_runs.mixtures[:5], test_runs.params[:5], test_runs.tokens[:5])
+    assert mean.shape == std.shape == (5, len(DOMAINS)) and (std > 0).all()
