@@ -4,7 +4,8 @@ tests/slurm/slurm-up.sh starts munged, slurmctld and slurmd with two fake GPUs (
 slurm-down.sh stops them; the packages come from tests/slurm/install.sh, which .ci/run calls.
 A tiny config runs twice, locally and through the real plugin with the project's profile (only
 the partition, account and job-status settings changed, as a one-node test cluster needs): every
-trial must have been a SLURM job that asked for a GPU, and the results must equal the local run's.
+trial must have been a SLURM job that asked for a GPU, and the results must equal the local run's,
+although one trial's job is cancelled mid-run (as a preemption would) and resumed by its retry.
 Without SLURM (not root, no apt, the install failed) the test is skipped, saying why.
 """
 
@@ -90,7 +91,9 @@ def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, t
     # One iteration of two trials in parallel: two iterations took 250-280 s on a loaded 2-core
     # machine, where every job's Python start-up competes for the cores.
     config["budget"] = {"iterations": 1, "initial_design": 2, "trials_per_iteration": 2}
-    config["training"]["resume_every"] = 8  # 16 steps per trial: each job writes a resume file once
+    # 800 steps (a few seconds) with a resume file every 50: long enough to cancel a job mid-run
+    config["target"]["tokens"] = 4 * 32 * 800
+    config["training"]["resume_every"] = 50
     local, cluster = tmp_path / "local", tmp_path / "slurm"
     for d in (local, cluster):
         d.mkdir()
@@ -116,23 +119,39 @@ def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, t
     target = "results/observations.csv"  # every trial
     t0 = time.perf_counter()
     runs = [start_snakemake(cluster, target, "--profile", str(tmp_path / "profile")), start_snakemake(local, target)]
+    # Preemption: once trial 0 has written a resume file, cancel its SLURM job. Snakemake resubmits
+    # it (profile: retries, runtime doubled) and the new job resumes from the file.
+    resume = cluster / "results/iter_0/trial_0/resume.pt"
+    while not resume.exists() and runs[0].poll() is None and time.perf_counter() - t0 < 400:
+        time.sleep(0.05)
+    queue = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout
+    cancelled = [i for i, comment in (line.split() for line in queue.splitlines())
+                 if comment == "rule_train_proxy_wildcards_0_0"]
+    assert resume.exists() and len(cancelled) == 1, queue
+    subprocess.run(["scancel", cancelled[0]], check=True)
     proc = finish(runs[0], timeout=600)
     cluster_s = time.perf_counter() - t0
     finish(runs[1], timeout=600)
     out = proc.stdout + proc.stderr
 
-    submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", out))
-    assert len(submitted) == 2, out[-3000:]  # the trials; aggregate and propose ran locally
+    submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", out)
+    # the two trials and trial 0's second attempt; aggregate and propose ran locally
+    assert len(submitted) == 3 and cancelled[0] in submitted, out[-3000:]
     jobs = {}
-    for slurm_id in submitted.values():
+    for slurm_id in submitted:
         fields = subprocess.run(["scontrol", "show", "job", "-o", slurm_id], capture_output=True, text=True,
                                 check=True).stdout
         jobs[slurm_id] = dict(re.findall(r"(\w+)=(\S*)", fields))
     for slurm_id, job in jobs.items():
-        assert job["JobState"] == "COMPLETED", (slurm_id, job)
+        assert job["JobState"] == ("CANCELLED" if slurm_id == cancelled[0] else "COMPLETED"), (slurm_id, job)
         assert job["Comment"].startswith("rule_train_proxy_wildcards_"), job["Comment"]
         assert job["TresPerJob"] == "gres:gpu:1", job  # the rule's gpu=1 became --gpus=1
         assert job["Partition"] == "debug"
+    limits = sorted((job["Comment"], job["TimeLimit"]) for job in jobs.values())
+    assert limits == [("rule_train_proxy_wildcards_0_0", "01:00:00"), ("rule_train_proxy_wildcards_0_0", "02:00:00"),
+                      ("rule_train_proxy_wildcards_0_1", "01:00:00")]  # the retry got twice the time
+    resumed = re.search(r"resume: continuing from step (\d+) of 800", (resume.parent / "train.log").read_text())
+    assert resumed and 0 < int(resumed[1]) < 800
 
     def results(root: Path) -> dict:
         metrics = {p.relative_to(root).as_posix(): {k: v for k, v in json.loads(p.read_text()).items()
@@ -143,14 +162,15 @@ def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, t
 
     expected, got = results(local), results(cluster)
     assert len(got["metrics"]) == 2 and all(m["status"] == "ok" for m in got["metrics"].values())
-    assert got == expected  # bit-identical losses: the same seeds, CPU, one thread in both
+    assert got == expected  # bit-identical losses (the same seeds, CPU, one thread), resumed or not
     assert not list(cluster.glob("results/iter_*/trial_*/resume.pt"))  # written mid-run, removed at the end
     observations = pd.read_csv(cluster / "results" / "observations.csv")
     assert len(observations.groupby(["iteration", "trial"])) == 2
 
     with capsys.disabled():
         lines = [f"\nlive SLURM test: cluster up in {slurm_cluster['up_s']:.1f} s; the loop through SLURM "
-                 f"(2 trials, next to the local run) {cluster_s:.0f} s"]
+                 f"(2 trials, one cancelled at step "
+                 f"{resumed[1]} and resumed; next to the local run) {cluster_s:.0f} s"]
         for slurm_id, job in jobs.items():
             lines.append(f"  SLURM job {slurm_id}: {job['Comment']} {job['TresPerJob']} cpus={job['NumCPUs']} "
                          f"mem={job['MinMemoryNode']} time_limit={job['TimeLimit']} ran {job['RunTime']} "
