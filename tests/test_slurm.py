@@ -86,6 +86,19 @@ def test_profile_leaves_only_partition_and_account_to_edit():
         assert re.search(rf"localrules:[^:]*\b{rule},", rules), rule
 
 
+def test_memory_follows_the_trials_scale(tmp_path):
+    from mixopt.resources import train_mem_mb, trial_mem_mb
+
+    small = {"layers": 2, "width": 64, "heads": 2, "context": 128, "batch": 16, "lr": 0.003}
+    big = {"layers": 8, "width": 512, "heads": 8, "context": 1024, "batch": 32, "lr": 0.001}
+    config = {"scales": {"small": small, "big": big}, "tokenizer": {"vocab_size": 4096}, "training": {"device": "auto"}}
+    proposals = tmp_path / "proposals.csv"
+    pd.DataFrame({"trial": [0, 1, 2], "scale": ["small", "big", "typo"]}).to_csv(proposals, index=False)
+    assert [trial_mem_mb(config, proposals, j) for j in range(3)] == [2304, 3072, 3072]  # unknown: the largest
+    assert train_mem_mb(big, 4096, "cpu") > 10 * train_mem_mb(big, 4096, "cuda")  # a CPU run holds activations
+    assert all(train_mem_mb(big, v) % 256 == 0 for v in (4096, 50000))
+
+
 def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, tmp_path, tiny_config, capsys):
     config = tiny_config
     # One iteration of two trials in parallel: two iterations took 250-280 s on a loaded 2-core
