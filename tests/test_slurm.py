@@ -39,7 +39,10 @@ def _no_slurm_reason() -> str | None:
         log = SLURM_DIR / "install.log"
         said = log.read_text().strip() if log.is_file() else "tests/slurm/install.sh has not run (.ci/run runs it)"
         return f"SLURM is not installed ({said})"
-    if Path("/etc/slurm/slurm.conf").exists():
+    conf = Path("/etc/slurm/slurm.conf")
+    if conf.exists() and "ClusterName=mixopt-ci" in conf.read_text():
+        _harness("slurm-down.sh")  # left behind by a test run that was killed: stop it, start afresh
+    if conf.exists():
         return "/etc/slurm/slurm.conf exists: a SLURM set-up that is not this test's; leaving it alone"
     return None
 
@@ -87,7 +90,8 @@ def test_profile_leaves_only_partition_and_account_to_edit():
 
 
 def test_memory_follows_the_trials_scale(tmp_path):
-    from mixopt.resources import train_mem_mb, trial_mem_mb
+    from mixopt.flops import config_params
+    from mixopt.resources import proxy_params, train_mem_mb, trial_mem_mb
 
     small = {"layers": 2, "width": 64, "heads": 2, "context": 128, "batch": 16, "lr": 0.003}
     big = {"layers": 8, "width": 512, "heads": 8, "context": 1024, "batch": 32, "lr": 0.001}
@@ -97,6 +101,10 @@ def test_memory_follows_the_trials_scale(tmp_path):
     assert [trial_mem_mb(config, proposals, j) for j in range(3)] == [2304, 3072, 3072]  # unknown: the largest
     assert train_mem_mb(big, 4096, "cpu") > 10 * train_mem_mb(big, 4096, "cuda")  # a CPU run holds activations
     assert all(train_mem_mb(big, v) % 256 == 0 for v in (4096, 50000))
+    odd = {**small, "ffn_width": 100, "layers": 3}
+    for vocab in (320, 4096):  # the formula counts what the model really has
+        built = config_params({"scales": {"small": small, "big": big, "odd": odd}, "tokenizer": {"vocab_size": vocab}})
+        assert built == {name: proxy_params(shape, vocab) for name, shape in [("small", small), ("big", big), ("odd", odd)]}
 
 
 def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, tmp_path, tiny_config, capsys):

@@ -12,7 +12,7 @@ from typing import Mapping
 
 import pandas as pd
 
-__all__ = ["train_mem_mb", "trial_mem_mb"]
+__all__ = ["proxy_params", "train_mem_mb", "trial_mem_mb"]
 
 # Python with torch and transformers: a CPU trial of config.yaml's `tiny` scale peaked at 0.48 GB
 # RSS here; a CUDA context adds a few hundred MB of host memory.
@@ -26,6 +26,15 @@ MARGIN = 1.5
 ROUND_MB = 256
 
 
+def proxy_params(shape: Mapping, vocab_size: int) -> int:
+    """Parameters of :func:`mixopt.model.build_model`'s Llama (tied embedding counted once),
+    by formula: Snakemake evaluates resources in its own process, which then need not import
+    transformers (seconds per job). Per layer: q, k, v, o (``4 W^2``), the SwiGLU MLP
+    (``3 W F``) and two RMSNorm gains; plus the embedding and the final norm."""
+    width, ffn = shape["width"], shape.get("ffn_width") or 4 * shape["width"]
+    return vocab_size * width + shape["layers"] * (4 * width * width + 3 * width * ffn + 2 * width) + width
+
+
 def train_mem_mb(shape: Mapping, vocab_size: int, device: str = "auto") -> int:
     """Host memory (MB) for one training job of a proxy of ``shape`` (a ``scales`` entry) on
     ``device`` (``training.device``: ``auto`` and ``cuda`` mean a GPU job, as the SLURM profile
@@ -35,9 +44,7 @@ def train_mem_mb(shape: Mapping, vocab_size: int, device: str = "auto") -> int:
     run's activations are, per token, the logits, their fp32 copy and gradient (``3 * vocab``)
     and ~40 floats of width per layer, 4 bytes each.
     """
-    from mixopt.flops import config_params
-
-    params = config_params({"scales": {"s": dict(shape)}, "tokenizer": {"vocab_size": vocab_size}})["s"]
+    params = proxy_params(shape, vocab_size)
     on = "cpu" if device == "cpu" else "gpu"
     activations = 0
     if on == "cpu":
