@@ -1,5 +1,13 @@
 # Observations -> strategy -> proposals of the next iteration; the final recommendation.
 
+# Seconds of CPU each: on a cluster they run on the submitting host, not as jobs.
+localrules:
+    aggregate,
+    propose,
+    aggregate_all,
+    recommend,
+    plot_convergence,
+
 
 rule aggregate:
     input:

@@ -68,6 +68,13 @@ def propose_inputs(wildcards):
     return {"observations": f"results/iter_{wildcards.i}/observations.csv"}
 
 
+def train_mem_mb(wildcards, input):
+    """Host memory of one training job, for its proposed scale (a resource function)."""
+    from mixopt.resources import trial_mem_mb
+
+    return trial_mem_mb(config, input.proposals, int(wildcards.j))
+
+
 def simulator_inputs(wildcards):
     """The fitted simulator, for the table back end's surrogate mode."""
     return {"simulator": "results/simulator/surrogate.pt"} if SURROGATE else {}

@@ -1,5 +1,11 @@
 # Text domains -> tokenizer -> token shards per domain.
 
+# Copying a few MB of built-in text runs on the submitting host; the tokenizer and the
+# tokenization of the user's corpora run as CPU jobs on a cluster.
+localrules:
+    prepare_corpus,
+    corpora_manifest,
+
 
 rule prepare_corpus:
     output:

@@ -1,5 +1,10 @@
 # The table back end: trials answered from recorded runs; the benchmark of strategies x seeds.
 
+# A table look-up per trial runs on the submitting host; fitting the simulator and the benchmark
+# run as CPU jobs on a cluster.
+localrules:
+    table_trial,
+
 
 if SURROGATE:
 

@@ -13,8 +13,12 @@ rule train_proxy:
         domains=DOMAINS,
     threads: config["training"]["threads"]
     resources:
-        # a cluster profile places training jobs on a GPU; local runs ignore undeclared resources
+        # profiles/slurm turns these into `--gpus=1 --mem=...` (and `--gpus=<model>:1` with a
+        # `gpu_model` set there); local runs ignore them. Memory follows the trial's own scale,
+        # read from proposals.csv, which exists by now: train jobs are created after `propose`
+        # (a checkpoint) has run. Runtime and its growth per retry are set in the profile.
         gpu=1,
+        mem_mb=train_mem_mb,
     log:
         "results/iter_{i}/trial_{j}/train.log",
     conda:

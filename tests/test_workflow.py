@@ -24,14 +24,29 @@ from conftest import REPO
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def start_snakemake(workdir: Path, *args: str) -> subprocess.Popen:
+    """`snakemake` on the workflow in ``workdir`` with its config.yaml, started in the background."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     cmd = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(proc: subprocess.Popen, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Wait for a :func:`start_snakemake` process (killed when it outlives ``timeout``); with
+    ``check``, a failure raises with the end of its output."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
+        raise AssertionError(f"{' '.join(proc.args[2:])} failed:\n{out[-3000:]}\n{err[-6000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return finish(start_snakemake(workdir, *args), check=check)
 
 
 def write_config(workdir: Path, config: dict) -> None:

@@ -2,13 +2,22 @@
 
 :func:`train_proxy` is the nanoGPT-style loop; :func:`run_trial` wraps it for the workflow:
 it never raises on a failed run and always writes a valid ``metrics.json``.
+
+Preemption: given a ``resume`` path and ``resume_every = k``, the loop writes a resume
+checkpoint every k steps (model, optimiser, RNG states, the sampler's RNG and counts, the step,
+the per-step losses and the metrics so far), and a later run of the same spec starts from it. A
+killed-and-resumed run gives the same metrics as an uninterrupted one (bit-identical on CPU),
+except ``wall_time_s`` and ``tokens_per_second``, which count the time of every attempt up to its
+last resume checkpoint plus the final attempt (work redone after a kill is counted once).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import random
 import time
 import traceback
 from contextlib import nullcontext
@@ -22,7 +31,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from mixopt.atomic import write_text  # noqa: E402
+from mixopt.atomic import atomic_open, write_text  # noqa: E402
 from mixopt.flops import training_flops  # noqa: E402
 from mixopt.model import ModelShape, build_model, count_parameters  # noqa: E402
 from mixopt.sampler import MixtureSampler, validate_mixture  # noqa: E402
@@ -33,6 +42,7 @@ __all__ = [
     "checkpoint_steps",
     "failed_metrics",
     "lr_at",
+    "resume_key",
     "run_trial",
     "train_proxy",
     "write_json_atomic",
@@ -221,9 +231,61 @@ def failed_metrics(error: str, spec: TrainSpec | None = None) -> dict[str, Any]:
     return m
 
 
-def _train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], None], m: dict) -> None:
+# ---------------------------------------------------------------------------------------------
+# resume checkpoints
+
+RESUME_FORMAT = 1
+
+
+def resume_key(spec: TrainSpec, shard_dirs: Mapping[str, Path]) -> str:
+    """What a resume checkpoint must match to be used: a hash of the spec and of the shards
+    (their meta.json and file sizes), so a checkpoint of another run is never resumed."""
+    shards = {}
+    for name, d in sorted(shard_dirs.items()):
+        d = Path(d)
+        files = {f.name: f.stat().st_size for f in sorted(d.glob("*.bin"))}
+        meta = (d / "meta.json").read_text() if (d / "meta.json").is_file() else None
+        shards[name] = {"meta": meta, "files": files}
+    spec_dict = {**spec.__dict__, "shape": spec.shape.to_dict(), "betas": list(spec.betas)}
+    text = json.dumps({"format": RESUME_FORMAT, "spec": spec_dict, "shards": shards}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load_resume(path: Path, key: str, log: Callable[[str], None]) -> dict | None:
+    """The resume checkpoint at ``path`` if it exists and belongs to this run, else ``None``."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unreadable (e.g. written by another torch): start over, say why
+        log(f"resume: ignoring {path}, it cannot be read ({type(e).__name__}: {e})")
+        return None
+    if not isinstance(state, dict) or state.get("key") != key:
+        log(f"resume: ignoring {path}, it belongs to a different run (spec or shards changed)")
+        return None
+    return state
+
+
+def _plain_numpy_state() -> tuple:
+    """numpy's global RNG state with its key array as a list (``torch.load(weights_only=True)``
+    reads plain types only). Nothing here draws from it; it is saved in case a library does."""
+    name, key, pos, has_gauss, cached = np.random.get_state()
+    return (name, key.tolist(), pos, has_gauss, cached)
+
+
+def _save_resume(path: Path, state: dict) -> None:
+    with atomic_open(path, "wb") as f:  # tmp file + os.replace: a kill never leaves half a file
+        torch.save(state, f)
+
+
+def _train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], None], m: dict,
+           resume: Path | None = None, resume_every: int = 0) -> None:
     """The training loop; writes results into the metrics dict ``m`` as they become known,
-    so a caller still has the completed checkpoints when this raises."""
+    so a caller still has the completed checkpoints when this raises.
+
+    With ``resume`` and ``resume_every > 0``: resume from that file when it holds a checkpoint of
+    this run, and write one there every ``resume_every`` steps (before the last step).
+    """
     t_start = time.perf_counter()
     shape = spec.shape
     T, B = shape.context, shape.batch
@@ -279,14 +341,37 @@ def _train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str],
     ckpts = set(checkpoint_steps(spec.steps, spec.n_checkpoints))
     log_every = max(1, spec.steps // PROGRESS_LINES)
     step_losses = torch.zeros(spec.steps, device=device)  # kept on device: no per-step sync on GPU
-    last_ckpt = last_log = 0
-    train_time = 0.0
+    last_ckpt = last_log = start = 0
+    train_time = earlier_wall_time = 0.0
     log(
         f"{spec.scale}: {counts['total']:,} params, {spec.steps} steps x {B * T} tokens on {device} "
         f"({m['dtype']}), mixture {spec.mixture}"
     )
+    resume_every = resume_every if resume is not None else 0
+    key = resume_key(spec, shard_dirs) if resume_every > 0 else None
+    state = _load_resume(Path(resume), key, log) if resume_every > 0 else None
+    if state is not None:
+        # There is no LR scheduler object: the rate is a function of the step (lr_at), so the
+        # step restores the schedule.
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if device.type == "cuda" and state["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        np.random.set_state((state["rng"]["numpy"][0], np.array(state["rng"]["numpy"][1], dtype=np.uint32),
+                             *state["rng"]["numpy"][2:]))
+        random.setstate(state["rng"]["python"])
+        step_losses.copy_(state["step_losses"].to(device))
+        start = last_log = state["step"]
+        last_ckpt, train_time, earlier_wall_time = state["last_ckpt"], state["train_time"], state["wall_time"]
+        m["checkpoints"] = list(state["checkpoints"])
+        m["domain_sequences"] = sampler.counts
+        m["tokens_per_second"] = start * B * T / train_time if train_time > 0 else None
+        log(f"resume: continuing from step {start} of {spec.steps} ({resume})")
+
     t0 = time.perf_counter()
-    for it in range(spec.steps):
+    for it in range(start, spec.steps):
         step = it + 1  # steps count completed updates
         lr = lr_at(it, spec.steps, shape.lr, spec.warmup_fraction, spec.min_lr_fraction)
         for group in optimizer.param_groups:
@@ -302,8 +387,9 @@ def _train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str],
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
         optimizer.step()
         step_losses[it] = loss.detach()
+        save_now = resume_every > 0 and step % resume_every == 0 and step < spec.steps
 
-        if step % log_every == 0 or step in ckpts:
+        if step % log_every == 0 or step in ckpts or save_now:
             seen = step_losses[last_log:step].cpu()
             bad = (~torch.isfinite(seen)).nonzero()
             if len(bad):
@@ -332,14 +418,35 @@ def _train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str],
             m["domain_sequences"] = sampler.counts
             last_ckpt = step
             log(f"checkpoint {step}: " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
-        if step % log_every == 0 or step in ckpts:
-            t0 = time.perf_counter()  # evaluation and logging are not training throughput
+        if save_now:
+            _save_resume(Path(resume), {
+                "key": key,
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "sampler": sampler.state_dict(),
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "numpy": _plain_numpy_state(),
+                    "python": random.getstate(),
+                },
+                "step_losses": step_losses.cpu(),
+                "last_ckpt": last_ckpt,
+                "train_time": train_time,
+                "wall_time": earlier_wall_time + time.perf_counter() - t_start,
+                "checkpoints": m["checkpoints"],
+            })
+            log(f"resume checkpoint at step {step}: {resume}")
+        if step % log_every == 0 or step in ckpts or save_now:
+            t0 = time.perf_counter()  # evaluation, logging and resume files are not training throughput
 
     m["domain_sequences"] = sampler.counts
-    m["wall_time_s"] = time.perf_counter() - t_start
+    m["wall_time_s"] = earlier_wall_time + time.perf_counter() - t_start
 
 
-def train_proxy(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], None] = print) -> dict:
+def train_proxy(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], None] = print,
+                resume: Path | None = None, resume_every: int = 0) -> dict:
     """Train a proxy on ``spec.mixture`` and evaluate every domain of ``shard_dirs``.
 
     Args:
@@ -348,6 +455,9 @@ def train_proxy(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[
             contain every domain of the mixture; validation covers all of them, weight 0 or not.
             Zero-weight domains need no ``train.bin``.
         log: Receives progress lines.
+        resume: A resume checkpoint file: used when it holds a checkpoint of this spec and
+            shards (another one is ignored, with a log line), and rewritten every
+            ``resume_every`` steps (0: never read or written). Left in place at the end.
 
     Returns:
         The metrics dict (``status == "ok"``); see :func:`run_trial` for the schema.
@@ -360,7 +470,7 @@ def train_proxy(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[
     m = _empty_metrics(spec)
     threads = torch.get_num_threads()
     try:
-        _train(spec, shard_dirs, log, m)
+        _train(spec, shard_dirs, log, m, resume, resume_every)
     finally:
         torch.set_num_threads(threads)  # the thread count is process-global; give it back
     m["status"] = "ok"
@@ -391,6 +501,8 @@ def run_trial(
     out_path: Path,
     extra: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = print,
+    resume: Path | None = None,
+    resume_every: int = 0,
 ) -> dict:
     """Run :func:`train_proxy`, never raising on a failed run, and write ``out_path`` atomically.
 
@@ -409,6 +521,9 @@ def run_trial(
     Args:
         extra: Merged in first (e.g. iteration and trial ids); a key that collides with the
             schema is a caller bug and raises ``ValueError`` before training starts.
+        resume, resume_every: as in :func:`train_proxy`; a job killed (preempted, timed out)
+            and started again resumes from the last resume checkpoint. The file is deleted
+            once ``out_path`` is written: a finished trial that is forced to rerun starts over.
 
     Returns:
         The dict as written (with NaN, where any, still as float NaN).
@@ -421,7 +536,7 @@ def run_trial(
     threads = torch.get_num_threads()
     t_start = time.perf_counter()
     try:
-        _train(spec, shard_dirs, log, m)
+        _train(spec, shard_dirs, log, m, resume, resume_every)
         m["status"] = "ok"
     except Exception as e:  # a failed trial is data for the optimiser, not a crash of the workflow
         m["status"] = "failed"
@@ -432,4 +547,6 @@ def run_trial(
         torch.set_num_threads(threads)
     result = {**extra, **m}
     write_json_atomic(result, out_path)
+    if resume is not None and resume_every > 0:
+        Path(resume).unlink(missing_ok=True)
     return result

@@ -10,6 +10,8 @@ from mixopt.problem import Problem
 from mixopt.proposals import read_proposal
 from mixopt.train import TrainSpec, failed_metrics, run_trial, write_json_atomic
 
+RESUME_FILE = "resume.pt"
+
 
 def train_spec(config: Mapping, proposal: Mapping) -> TrainSpec:
     """``proposal``: ``{scale, steps, seed, mixture}`` as read by :func:`mixopt.proposals.read_proposal`."""
@@ -57,7 +59,10 @@ def run_proposed_trial(config: Mapping, proposals: str | Path, iteration: int, t
         log(f"trial not run: {record['error']}")
         write_json_atomic(record, Path(out_path))
         return record
-    return run_trial(spec, dict(shard_dirs), Path(out_path), extra=ids, log=log)
+    # The resume checkpoint sits next to metrics.json; it is no declared output, so Snakemake
+    # keeps it when a killed job's outputs are cleaned up, and the rerun resumes from it.
+    return run_trial(spec, dict(shard_dirs), Path(out_path), extra=ids, log=log,
+                     resume=Path(out_path).with_name(RESUME_FILE), resume_every=config["training"]["resume_every"])
 
 
 def _table_trial(config: Mapping, problem: Problem, proposal: Mapping, ids: dict, out_path: Path,
