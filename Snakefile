@@ -18,14 +18,9 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 
 
-if BACKEND == "train":
+for rules in BACKEND_RULES:
 
-    include: "rules/data.smk"
-    include: "rules/train.smk"
-
-else:
-
-    include: "rules/table.smk"
+    include: f"rules/{rules}"
 
 
 include: "rules/bo.smk"

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import torch
 
-from mixopt.observations import build_table
-from mixopt.problem import Fidelity, Problem
+from mixopt.core.observations import build_table
+from mixopt.core.problem import Fidelity, Problem
 from mixopt.strategies import make_strategy
 
 DOMAINS = ("academic", "prose", "dialogue", "symbolic", "internet")

@@ -1,6 +1,6 @@
 """CPU training throughput of proxy shapes, to size default runs.
 
-Runs the real training loop (:func:`mixopt.train.train_proxy`, 1 thread per job) on shards of
+Runs the real training loop (:func:`mixopt.training.trial.train_proxy`, 1 thread per job) on shards of
 random token ids for each shape, and prints tokens/s for 1 job alone and for N jobs running
 side by side (the workflow runs one 1-thread job per core). Token ids do not change the
 arithmetic, so random ones measure the same speed as text.
@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
@@ -35,8 +36,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mixopt.model import ModelShape, build_model, count_parameters  # noqa: E402
-from mixopt.train import TrainSpec, _eval_windows, _evaluate, train_proxy  # noqa: E402
+from mixopt.settings import ModelShape, TrainingSettings, section_defaults  # noqa: E402
+from mixopt.training.evaluate import eval_windows as _eval_windows, evaluate as _evaluate  # noqa: E402
+from mixopt.training.model import build_model, count_parameters  # noqa: E402
+from mixopt.training.spec import TrainSpec  # noqa: E402
+from mixopt.training.trial import train_proxy  # noqa: E402
 
 HEAD_DIM = 32
 
@@ -51,7 +55,8 @@ def write_shards(root: Path, vocab: int, n_tokens: int) -> dict[str, Path]:
         ids.tofile(d / "train.bin")
         ids[: n_tokens // 10].tofile(d / "val.bin")
         (d / "meta.json").write_text(json.dumps({"domain": "random", "dtype": dtype, "vocab_size": vocab,
-                                                  "eos_token_id": 0}))
+                                                  "eos_token_id": 0,
+                                                  "tokens": {"train": n_tokens, "val": n_tokens // 10}}))
     return {"random": d}
 
 
@@ -61,8 +66,10 @@ def train_tps(shape: ModelShape, shards: dict[str, Path], steps: int) -> tuple[f
     The CPU-time rate is what the job gets from a core of its own (time spent descheduled by
     other processes does not count); it includes setup, so it slightly understates.
     """
-    spec = TrainSpec(mixture={"random": 1.0}, scale="bench", shape=shape, steps=steps, seed=0,
-                     n_checkpoints=1, eval_tokens=shape.context + 1, threads=1, device="cpu")
+    # the schema's training defaults, with one cheap checkpoint: the steps are what is timed
+    training = dataclasses.replace(TrainingSettings.from_dict(section_defaults("training")), checkpoints=1,
+                                   eval_tokens=shape.context + 1, threads=1, device="cpu")
+    spec = TrainSpec.from_settings({"random": 1.0}, "bench", shape, steps, seed=0, training=training)
     cpu = time.process_time()
     m = train_proxy(spec, shards, log=lambda _: None)
     return m["tokens_per_second"], steps * m["tokens_per_step"] / (time.process_time() - cpu)

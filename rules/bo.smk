@@ -14,6 +14,9 @@ rule aggregate:
         observations_inputs,
     output:
         "results/iter_{i}/observations.csv",
+    params:
+        settings=SETTINGS,
+        watched=watched("objective", "target"),
     log:
         "results/logs/aggregate/iter_{i}.log",
     conda:
@@ -29,9 +32,8 @@ checkpoint propose:
         proposals="results/iter_{i}/proposals.csv",
         diagnostics="results/iter_{i}/diagnostics.json",
     params:
-        strategy=config["strategy"],
-        budget=config["budget"],
-        seed=config["seed"],
+        settings=SETTINGS,
+        watched=watched("strategy", "budget", "seed", "objective", "target"),
     log:
         "results/logs/propose/iter_{i}.log",
     conda:
@@ -45,6 +47,9 @@ rule aggregate_all:
         all_metrics,
     output:
         "results/observations.csv",
+    params:
+        settings=SETTINGS,
+        watched=watched("objective", "target"),
     log:
         "results/logs/aggregate/all.log",
     conda:
@@ -59,8 +64,8 @@ rule recommend:
     output:
         "results/best_mixture.yaml",
     params:
-        strategy=config["strategy"],
-        seed=config["seed"],
+        settings=SETTINGS,
+        watched=watched("strategy", "seed", "objective", "target"),
     log:
         "results/logs/recommend.log",
     conda:
@@ -75,6 +80,8 @@ rule plot_convergence:
     output:
         plot="results/summary/convergence.png",
         table="results/summary/convergence.csv",
+    params:
+        settings=SETTINGS,
     log:
         "results/logs/plot_convergence.log",
     conda:

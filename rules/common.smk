@@ -2,23 +2,31 @@
 from pathlib import Path
 
 import pandas as pd
-from snakemake.utils import validate
 
-from mixopt.config import check_config, with_defaults
+from mixopt.config import check_settings
+from mixopt.data.documents import resolve_paths
+from mixopt.settings import Settings, with_defaults
+from mixopt.training.resources import trial_mem_mb
 
-# One clear error naming the key comes from mixopt's own check; Snakemake's validate then fills
-# the schema's defaults into `config` (it cannot fail once the first check has passed).
-check_config(with_defaults(config), base_dir=Path.cwd())
+# The config is checked against the schema once (mixopt's check names the key of the first bad
+# value and fills the schema's defaults in), typed, and checked against the files and tables it
+# names, all before any job. Rules pass the typed settings to their scripts as params.
+SETTINGS = Settings.from_config(with_defaults(config))
+check_settings(SETTINGS, Path.cwd())
+
+DOMAINS = list(SETTINGS.domains)
+BUILTINS = sorted({d.builtin for d in SETTINGS.domains.values() if d.builtin is not None})
+ITERATIONS = SETTINGS.budget.iterations
+SURROGATE = SETTINGS.backend.mode == "surrogate"
+# each back end's rules write results/iter_{i}/trial_{j}/metrics.json
+BACKEND_RULES = {"train": ["data.smk", "train.smk"], "table": ["table.smk"]}[SETTINGS.backend.name]
 
 
-validate(config, "../schemas/config.schema.yaml")
-
-
-BACKEND = config.get("backend", {}).get("name", "train")  # train: real proxy runs; table: recorded runs
-SURROGATE = BACKEND == "table" and config["backend"].get("mode", "pool") == "surrogate"
-DOMAINS = list(config.get("domains", {}))
-BUILTINS = sorted({spec["builtin"] for spec in config.get("domains", {}).values() if "builtin" in spec})
-ITERATIONS = config["budget"]["iterations"]
+def watched(*sections):
+    """The settings sections a rule's output depends on, as text. Snakemake fingerprints plain
+    params only (typed settings are skipped), so this param is what makes a change to one of
+    these sections rerun the rule (its default `params` rerun trigger)."""
+    return {section: repr(getattr(SETTINGS, section)) for section in sections}
 
 
 wildcard_constraints:
@@ -28,18 +36,20 @@ wildcard_constraints:
     builtin="|".join(BUILTINS) or "no-builtin",
 
 
-def domain_files(wildcards):
+def files_of(domain):
     """The text files of one domain: a prepared built-in corpus or the user's globs."""
-    spec = config["domains"][wildcards.domain]
-    if "builtin" in spec:
-        return [f"resources/corpora/{spec['builtin']}.jsonl"]
-    from mixopt.data.documents import resolve_paths
+    spec = SETTINGS.domains[domain]
+    if spec.builtin is not None:
+        return [f"resources/corpora/{spec.builtin}.jsonl"]
+    return [str(p) for p in resolve_paths(list(spec.paths), Path.cwd())]
 
-    return [str(p) for p in resolve_paths(spec["paths"], Path.cwd())]
+
+def domain_files(wildcards):
+    return files_of(wildcards.domain)
 
 
 def all_domain_files(wildcards):
-    return {d: domain_files(type("W", (), {"domain": d})) for d in DOMAINS}
+    return {d: files_of(d) for d in DOMAINS}
 
 
 def shard_metas(wildcards):
@@ -70,9 +80,7 @@ def propose_inputs(wildcards):
 
 def train_mem_mb(wildcards, input):
     """Host memory of one training job, for its proposed scale (a resource function)."""
-    from mixopt.resources import trial_mem_mb
-
-    return trial_mem_mb(config, input.proposals, int(wildcards.j))
+    return trial_mem_mb(SETTINGS, input.proposals, int(wildcards.j))
 
 
 def simulator_inputs(wildcards):

@@ -12,8 +12,8 @@ rule prepare_corpus:
         documents="resources/corpora/{builtin}.jsonl",
         manifest="resources/corpora/{builtin}.manifest.json",
     params:
-        sources=config["corpora"]["sources"],
-        max_bytes=config["corpora"]["max_bytes"],
+        corpora=SETTINGS.corpora,
+        watched=watched("corpora"),
     log:
         "results/logs/prepare_corpus/{builtin}.log",
     conda:
@@ -41,10 +41,11 @@ rule tokenizer:
     output:
         directory("results/tokenizer"),
     params:
-        tokenizer=config["tokenizer"],
-        validation_fraction=config["data"]["validation_fraction"],
-        seed=config["seed"],
-        text_fields={d: s.get("text_field", "text") for d, s in config["domains"].items()},
+        tokenizer=SETTINGS.tokenizer,
+        data=SETTINGS.data,
+        seed=SETTINGS.seed,
+        text_fields={d: s.text_field for d, s in SETTINGS.domains.items()},
+        watched=watched("tokenizer", "data"),
     log:
         "results/logs/tokenizer.log",
     conda:
@@ -62,10 +63,10 @@ rule tokenize:
         val="results/data/{domain}/val.bin",
         meta="results/data/{domain}/meta.json",
     params:
-        validation_fraction=config["data"]["validation_fraction"],
-        seed=config["seed"],
-        text_field=lambda wildcards: config["domains"][wildcards.domain].get("text_field", "text"),
-    threads: config["data"]["num_proc"]
+        validation_fraction=SETTINGS.data.validation_fraction,
+        seed=SETTINGS.seed,
+        text_field=lambda wildcards: SETTINGS.domains[wildcards.domain].text_field,
+    threads: SETTINGS.data.num_proc
     log:
         "results/logs/tokenize/{domain}.log",
     conda:

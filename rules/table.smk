@@ -13,7 +13,8 @@ if SURROGATE:
             simulator="results/simulator/surrogate.pt",
             validation="results/simulator/validation.csv",
         params:
-            backend=config["backend"],
+            settings=SETTINGS,
+            watched=watched("backend"),
         log:
             "results/logs/fit_simulator.log",
         conda:
@@ -29,7 +30,8 @@ rule table_trial:
     output:
         metrics="results/iter_{i}/trial_{j}/metrics.json",
     params:
-        backend=config["backend"],
+        settings=SETTINGS,
+        watched=watched("backend"),
     log:
         "results/iter_{i}/trial_{j}/trial.log",
     conda:
@@ -48,8 +50,9 @@ rule bench:
         plot="results/bench/curves.png",
         meta="results/bench/bench.json",
     params:
-        bench=config["bench"],
-    threads: config["bench"]["jobs"]
+        settings=SETTINGS,
+        watched=watched("bench", "backend", "objective", "target"),
+    threads: SETTINGS.bench.jobs
     log:
         "results/logs/bench.log",
     conda:

@@ -8,10 +8,9 @@ rule train_proxy:
     output:
         metrics="results/iter_{i}/trial_{j}/metrics.json",
     params:
-        scales=config["scales"],
-        training=config["training"],
-        domains=DOMAINS,
-    threads: config["training"]["threads"]
+        settings=SETTINGS,
+        watched=watched("scales", "training", "domains"),
+    threads: SETTINGS.training.threads
     resources:
         # profiles/slurm turns these into `--gpus=1 --mem=...` (and `--gpus=<model>:1` with a
         # `gpu_model` set there); local runs ignore them. Memory follows the trial's own scale,

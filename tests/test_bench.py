@@ -11,8 +11,8 @@ import pytest
 
 from mixopt.bench.run import StrategySpec, run_seed
 from mixopt.bench.summary import flops_to_reach, per_seed, summarise
-from mixopt.problem import Fidelity, Problem
-from mixopt.tables.backend import TableBackend
+from mixopt.core.problem import Fidelity, Problem
+from mixopt.backends.table import TableBackend
 from mixopt.tables.runtable import RunTable
 
 # Four mixtures of two domains, recorded at a small scale S (1e3 params, 10 steps of 100 tokens)
@@ -40,14 +40,14 @@ def setup():
     table = hand_table()
     problem = Problem(domains=("x", "y"), objective_weights=np.array([1.0]), target=Fidelity("T", 20),
                       eval_domains=("valid",), full_steps={"S": 10, "T": 20})
-    return problem, TableBackend(table)
+    return problem, TableBackend(table, problem)
 
 
 def test_a_proxy_recommendation_is_charged_once_at_the_target(setup):
     problem, backend = setup
     # `fixed` at the proxy: trains b at S every iteration, recommends b, which must be run at T
     spec = StrategySpec("fixed_S", "fixed", {"mixture": {"x": 0.9, "y": 0.1}, "scale": "S"})
-    curve = run_seed(spec, 0, problem, backend, budget_flops=2 * COST_T, initial_design=2, trials_per_iteration=1)
+    curve = run_seed(spec, 0, backend, budget_flops=2 * COST_T, initial_design=2, trials_per_iteration=1)
 
     first, second = curve.iloc[0], curve.iloc[1]
     assert first["trial_flops"] == pytest.approx(2 * COST_S)
@@ -65,7 +65,7 @@ def test_a_proxy_recommendation_is_charged_once_at_the_target(setup):
 def test_a_target_trial_is_not_charged_twice(setup):
     problem, backend = setup
     spec = StrategySpec("fixed_T", "fixed", {"mixture": {"x": 0.7, "y": 0.3}})
-    curve = run_seed(spec, 0, problem, backend, budget_flops=3 * COST_T, initial_design=1, trials_per_iteration=1)
+    curve = run_seed(spec, 0, backend, budget_flops=3 * COST_T, initial_design=1, trials_per_iteration=1)
     assert not curve["charged"].any()
     assert curve["eval_flops"].sum() == 0
     assert curve["cumulative_flops"].tolist() == pytest.approx([COST_T, 2 * COST_T])  # then only repeats
@@ -76,11 +76,11 @@ def test_a_target_trial_is_not_charged_twice(setup):
 def test_compute_to_best_counts_the_evaluation(setup):
     problem, backend = setup
     spec = StrategySpec("fixed_S", "fixed", {"mixture": {"x": 0.7, "y": 0.3}, "scale": "S"})
-    curve = run_seed(spec, 0, problem, backend, budget_flops=COST_T, initial_design=1, trials_per_iteration=1)
+    curve = run_seed(spec, 0, backend, budget_flops=COST_T, initial_design=1, trials_per_iteration=1)
     # d at the proxy costs COST_S, then its evaluation at the target COST_T
     assert flops_to_reach(curve, LOSS_T["d"]) == pytest.approx(COST_S + COST_T)
     # a strategy stuck on b never reaches d
-    stuck = run_seed(StrategySpec("b", "fixed", {"mixture": {"x": 0.9, "y": 0.1}, "scale": "S"}), 0, problem,
+    stuck = run_seed(StrategySpec("b", "fixed", {"mixture": {"x": 0.9, "y": 0.1}, "scale": "S"}), 0,
                      backend, budget_flops=COST_T, initial_design=1, trials_per_iteration=1)
     assert math.isinf(flops_to_reach(stuck, LOSS_T["d"]))
     assert flops_to_reach(stuck, LOSS_T["d"] + 0.5) == pytest.approx(COST_S + COST_T)  # within epsilon 0.5
@@ -89,17 +89,17 @@ def test_compute_to_best_counts_the_evaluation(setup):
 def test_a_budget_and_an_iteration_cap_stop_a_seed(setup):
     problem, backend = setup
     spec = StrategySpec("random_S", "random", {"scale": "S"})
-    capped = run_seed(spec, 0, problem, backend, budget_flops=100 * COST_T, initial_design=1,
+    capped = run_seed(spec, 0, backend, budget_flops=100 * COST_T, initial_design=1,
                       trials_per_iteration=1, max_iterations=2)
     assert len(capped) == 2
-    spent = run_seed(StrategySpec("random", "random"), 0, problem, backend, budget_flops=1.5 * COST_T,
+    spent = run_seed(StrategySpec("random", "random"), 0, backend, budget_flops=1.5 * COST_T,
                      initial_design=1, trials_per_iteration=1)
     assert len(spent) == 2 and spent["cumulative_flops"].iloc[-1] == pytest.approx(2 * COST_T)
 
 
 def test_pool_random_search_stops_at_the_best_and_never_leaves_the_pool(setup):
     problem, backend = setup
-    curve = run_seed(StrategySpec("random", "random"), 3, problem, backend, budget_flops=10 * COST_T,
+    curve = run_seed(StrategySpec("random", "random"), 3, backend, budget_flops=10 * COST_T,
                      initial_design=1, trials_per_iteration=1, stop_at=LOSS_T["d"])
     # without replacement, 4 candidates: the best is found within 4 target runs, then it stops
     assert curve["best_objective"].iloc[-1] == pytest.approx(LOSS_T["d"])

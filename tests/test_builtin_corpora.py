@@ -28,7 +28,7 @@ from mixopt.corpora.builtin import (
 )
 from mixopt.corpora.fetch import SOURCE_PACKAGES, FetchError, fetch_sources, source_dir
 from mixopt.data.documents import iter_documents, resolve_paths
-from mixopt.data.errors import DataError
+from mixopt.core.errors import DataError
 
 SOURCES = Path(
     os.environ.get("MIXOPT_SOURCES_DIR", Path(__file__).resolve().parents[1] / "resources" / "sources")

@@ -11,7 +11,7 @@ import pytest
 from pydoc_data.topics import topics
 
 from mixopt.data.documents import Document, decode_utf8, iter_documents, resolve_paths
-from mixopt.data.errors import DataError
+from mixopt.core.errors import DataError
 
 # Real text that ships with Python: the pydoc topic pages.
 TOPICS = [topics[k] for k in sorted(topics)]

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixopt.observations import build_table
-from mixopt.problem import Fidelity, Problem
+from mixopt.core.observations import build_table
+from mixopt.core.problem import Fidelity, Problem
+from mixopt.core.space import Pool
 from mixopt.strategies import make_strategy
 
 DOMAINS = ("a", "b", "c")
@@ -88,6 +89,6 @@ def test_a_history_it_did_not_propose_is_one_clear_error():
 
 def test_from_a_pool_it_proposes_only_candidates():
     pool = np.array([[0.6, 0.2, 0.2], [0.2, 0.6, 0.2], [0.2, 0.2, 0.6], [1 / 3, 1 / 3, 1 / 3]])
-    s = make_strategy("hyperband", PROBLEM, 0, candidates=pool)
+    s = make_strategy("hyperband", PROBLEM, 0, space=Pool(pool))
     batch = s.propose(build_table([], PROBLEM), 6, 0)
     assert all(np.abs(pool - p.mixture).max(axis=1).min() < 1e-12 for p in batch.proposals)

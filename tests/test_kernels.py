@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mixopt.kernels import SimplexKernel, jensen_shannon, total_variation
+from mixopt.gp.kernels import SimplexKernel, jensen_shannon, total_variation
 
 
 def test_distances_of_identical_and_disjoint_mixtures():

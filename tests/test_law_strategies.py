@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mixopt.observations import build_table
-from mixopt.problem import Fidelity, Problem
-from mixopt.simplex import space_filling
+from mixopt.core.observations import build_table
+from mixopt.core.problem import Fidelity, Problem
+from mixopt.core.simplex import space_filling
 from mixopt.strategies import make_strategy
 
 DOMAINS = ("web", "code", "books")

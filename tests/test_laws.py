@@ -8,7 +8,7 @@ import pytest
 from mixopt.laws import (LAWS, BiMixLaw, DataMixingLaw, LawFitError, RegMixLaw, Runs, ScalingLaw, fit_curve,
                          fit_power, make_law)
 from mixopt.laws.power import at_size
-from mixopt.simplex import dirichlet
+from mixopt.core.simplex import dirichlet
 
 DOMAINS = ("web", "code", "books")
 SIZES = (2e7, 6e7, 2e8)

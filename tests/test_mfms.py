@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixopt.observations import build_table
-from mixopt.problem import Fidelity, Problem
+from mixopt.core.observations import build_table
+from mixopt.core.problem import Fidelity, Problem
 from mixopt.strategies import make_strategy
 
 DOMAINS = ("a", "b", "c")
@@ -43,7 +43,8 @@ def strategy(**options):
 
 def test_every_checkpoint_of_every_run_is_an_observation():
     obs = observations()
-    X, Y = strategy()._training_data(obs)
+    s = strategy()
+    X, Y = s.training_data(obs, s.outputs(objective_only=False))
     assert len(X) == len(obs) == 10 * 3  # 3 checkpoints per run
     assert X.shape[1] == len(DOMAINS) + 2
 
@@ -63,11 +64,12 @@ def test_a_cheap_fidelity_that_is_as_informative_is_preferred():
     # ... because it is nearly as informative about the target, not because cost is all that counts
     s = strategy()
     obs = observations()
-    model = s.fit(obs)
-    best = s.incumbent(model, obs)
+    outputs = s.outputs(objective_only=False)
+    model = s.fit(obs, outputs)
+    best = s.incumbent(model, obs, outputs)
     w = np.array([p.mixture for p in batch.proposals])
-    small = s.value_of_observing(model, w, Fidelity("small", 100), best)
-    large = s.value_of_observing(model, w, PROBLEM.target, best)
+    small = s.value_of_observing(model, w, Fidelity("small", 100), best, outputs)
+    large = s.value_of_observing(model, w, PROBLEM.target, best, outputs)
     assert np.all(small > 0.5 * large) and np.all(small <= large * 1.05)
     # with the cost exponent cooled to 0, cost no longer matters: the choice is information alone
     assert strategy(cooling_iterations=1).cost_exponent(5) == 0.0

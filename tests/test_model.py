@@ -9,8 +9,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-from mixopt.flops import training_flops
-from mixopt.model import ModelShape, build_model, count_parameters
+from mixopt.core.flops import training_flops
+from mixopt.settings import ModelShape
+from mixopt.training.model import build_model, count_parameters, parameter_count
 
 TINY = ModelShape(layers=2, width=32, heads=4, context=16, batch=4, lr=1e-3)
 VOCAB = 97  # deliberately not a power of two, so a wrong factor cannot hide
@@ -33,6 +34,13 @@ def test_parameter_count_matches_hand_calculation(ffn_width):
     if ffn_width is None:
         # 97*32 + 2*(4*32*32 + 3*32*128 + 64) + 32, written out once in full
         assert counts["total"] == 3104 + 2 * (4096 + 12288 + 64) + 32 == 36032
+
+
+@pytest.mark.parametrize("ffn_width", [None, 48])
+def test_parameter_count_is_the_built_models_total(ffn_width):
+    shape = ModelShape(layers=3, width=32, heads=4, context=16, batch=4, lr=1e-3, ffn_width=ffn_width)
+    total = count_parameters(build_model(shape, VOCAB, seed=0))["total"]
+    assert parameter_count(shape, VOCAB) == total == hand_count(shape, VOCAB)[0]
 
 
 def test_embeddings_tied_and_counted_once():

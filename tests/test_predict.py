@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mixopt.cli import main
-from mixopt.simplex import dirichlet
+from mixopt.core.simplex import dirichlet
 
 DOMAINS = ["web", "code", "books"]
 SIZES = {"S": 2e7, "M": 6e7, "L": 2e8, "XL": 6e8}
@@ -108,10 +108,10 @@ def test_law_informed_gp_keeps_the_laws_extrapolation_and_reports_its_uncertaint
     from mixopt.laws.gp import GPLaw
     from mixopt.laws.scaling import ScalingLaw
     from mixopt.prediction import runs_from_table, split_scales
-    from mixopt.tables.backend import table_for_config
-    from mixopt.config import load_config
+    from mixopt.backends.table import TableBackend
+    from mixopt.config import load_settings
 
-    table = table_for_config(load_config(config, base_dir=tmp_path), tmp_path)
+    table = TableBackend.from_settings(load_settings(config, base_dir=tmp_path), tmp_path).table
     fit, test = split_scales(table, "L")
     fit_runs, test_runs = runs_from_table(table, fit), runs_from_table(table, test, final_only=True)
 

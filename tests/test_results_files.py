@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixopt.convergence import convergence_table
-from mixopt.observations import build_table
-from mixopt.problem import Fidelity, Problem
-from mixopt.proposals import read_proposal, trial_seed, write_proposals
+from mixopt.workflow.convergence import convergence_table
+from mixopt.core.observations import build_table
+from mixopt.core.problem import Fidelity, Problem
+from mixopt.workflow.proposals import read_proposal, trial_seed, write_proposals
 from mixopt.strategies import make_strategy
 
 PROBLEM = Problem(("a", "b", "c"), np.array([0.5, 0.25, 0.25]), Fidelity("s", 10))

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mixopt.train import TrainSpec, resume_key, run_trial, train_proxy
+from mixopt.training.resume import resume_key
+from mixopt.training.spec import TrainSpec
+from mixopt.training.trial import run_trial, train_proxy
 from test_train import quiet, shards, spec  # noqa: F401  (shards is a fixture)
 
 TIMING = ("wall_time_s", "tokens_per_second")
@@ -24,7 +26,8 @@ STEPS, EVERY = 240, 20
 CHILD = """
 import json, sys
 from pathlib import Path
-from mixopt.train import TrainSpec, run_trial
+from mixopt.training.spec import TrainSpec
+from mixopt.training.trial import run_trial
 out, spec, shards = Path(sys.argv[1]), TrainSpec(**json.loads(sys.argv[2])), json.loads(sys.argv[3])
 run_trial(spec, shards, out, extra={"trial": 0}, resume=out.with_name("resume.pt"), resume_every=int(sys.argv[4]))
 """

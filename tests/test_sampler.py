@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mixopt.sampler import MixtureSampler
+from mixopt.training.sampler import MixtureSampler
 
 CONTEXT = 8
 

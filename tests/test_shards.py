@@ -14,7 +14,7 @@ import pytest
 from pydoc_data.topics import topics
 
 from mixopt.data.documents import iter_documents
-from mixopt.data.errors import DataError
+from mixopt.core.errors import DataError
 from mixopt.data.shards import _dtype_for, load_meta, load_tokens, tokenize_domain
 from mixopt.data.split import assign_splits, is_validation
 from mixopt.data.tokenizer import EOS_TOKEN, load_tokenizer, train_tokenizer

@@ -90,20 +90,26 @@ def test_profile_leaves_only_partition_and_account_to_edit():
 
 
 def test_memory_follows_the_trials_scale(tmp_path):
-    from mixopt.flops import config_params
-    from mixopt.resources import proxy_params, train_mem_mb, trial_mem_mb
+    from mixopt.settings import Settings, with_defaults
+    from mixopt.training.model import parameter_count
+    from mixopt.training.resources import proxy_params, train_mem_mb, trial_mem_mb
 
-    small = {"layers": 2, "width": 64, "heads": 2, "context": 128, "batch": 16, "lr": 0.003}
-    big = {"layers": 8, "width": 512, "heads": 8, "context": 1024, "batch": 32, "lr": 0.001}
-    config = {"scales": {"small": small, "big": big}, "tokenizer": {"vocab_size": 4096}, "training": {"device": "auto"}}
+    scales = {"small": {"layers": 2, "width": 64, "heads": 2, "context": 128, "batch": 16, "lr": 0.003},
+              "big": {"layers": 8, "width": 512, "heads": 8, "context": 1024, "batch": 32, "lr": 0.001}}
+    config = Settings.from_config(with_defaults({
+        "domains": {"books": {"builtin": "books"}, "code": {"builtin": "code"}}, "scales": scales,
+        "tokenizer": {"vocab_size": 4096}, "training": {"device": "auto"}, "target": {"scale": "small", "tokens": 2048},
+        "budget": {"iterations": 1}, "strategy": {"name": "random"},
+    }))
+    small, big = config.scales["small"], config.scales["big"]
     proposals = tmp_path / "proposals.csv"
     pd.DataFrame({"trial": [0, 1, 2], "scale": ["small", "big", "typo"]}).to_csv(proposals, index=False)
     assert [trial_mem_mb(config, proposals, j) for j in range(3)] == [2304, 3072, 3072]  # unknown: the largest
     assert train_mem_mb(big, 4096, "cpu") > 10 * train_mem_mb(big, 4096, "cuda")  # a CPU run holds activations
     assert all(train_mem_mb(big, v) % 256 == 0 for v in (4096, 50000))
-    odd = {**small, "ffn_width": 100, "layers": 3}
+    odd = small.replace(ffn_width=100, layers=3)
     for vocab in (320, 4096):  # the formula counts what the model really has
-        built = config_params({"scales": {"small": small, "big": big, "odd": odd}, "tokenizer": {"vocab_size": vocab}})
+        built = {name: parameter_count(shape, vocab) for name, shape in [("small", small), ("big", big), ("odd", odd)]}
         assert built == {name: proxy_params(shape, vocab) for name, shape in [("small", small), ("big", big), ("odd", odd)]}
 
 

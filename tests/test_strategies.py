@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixopt.observations import build_table
-from mixopt.problem import Fidelity, Problem
-from mixopt.simplex import space_filling
+from mixopt.core.observations import build_table
+from mixopt.core.problem import Fidelity, Problem
+from mixopt.core.simplex import space_filling
 from mixopt.strategies import STRATEGIES, make_strategy
 
 DOMAINS = ("web", "code", "books", "papers")

@@ -8,10 +8,12 @@ import pandas as pd
 import pytest
 
 from mixopt.config import ConfigError, check_config, with_defaults
-from mixopt.observations import build_table
-from mixopt.problem import Fidelity, Problem
-from mixopt.strategies import make_strategy, strategy_from_config
-from mixopt.tables.backend import TableBackend
+from mixopt.core.observations import build_table
+from mixopt.core.problem import Fidelity, Problem
+from mixopt.backends.table import TableBackend
+from mixopt.core.trial import Trial
+from mixopt.settings import Settings
+from mixopt.strategies import make_strategy, strategy_from_settings
 from mixopt.tables.loaders import load_regmix
 from mixopt.tables.runtable import RunTable
 from test_bench import COST_S, COST_T, LOSS_T, hand_table
@@ -36,9 +38,10 @@ def in_pool(w: np.ndarray, pool: np.ndarray) -> bool:
 ])
 def test_pool_mode_never_proposes_or_recommends_outside_the_table(name, options):
     config = regmix_config(strategy={"name": name, "options": options})
-    problem = Problem.from_config(config)
-    backend = TableBackend.from_config(config)
-    strategy = strategy_from_config(config, problem)
+    settings = Settings.from_config(config)
+    backend = TableBackend.from_settings(settings)
+    problem = backend.problem
+    strategy = strategy_from_settings(settings.strategy, problem, settings.seed, space=backend)
     pool_here = backend.candidates([strategy.fidelity])
     pool_target = backend.candidates([problem.target])
     records = []
@@ -48,7 +51,7 @@ def test_pool_mode_never_proposes_or_recommends_outside_the_table(name, options)
         for j, p in enumerate(batch.proposals):
             assert p.fidelity == strategy.fidelity
             assert in_pool(p.mixture, pool_here) and in_pool(p.mixture, pool_target)
-            records.append({"iteration": iteration, "trial": j} | backend.run(p.mixture, p.fidelity, problem))
+            records.append(backend.run(Trial(p.mixture, p.fidelity, iteration=iteration, index=j)))
         if name in ("random", "gp"):  # distinct, and never a mixture already tried
             keys = [tuple(np.round(p.mixture, 6)) for p in batch.proposals]
             assert len(set(keys)) == n
@@ -59,27 +62,27 @@ def test_pool_mode_never_proposes_or_recommends_outside_the_table(name, options)
 
 def test_trials_return_the_recorded_curve_up_to_the_requested_step():
     table = hand_table()
-    backend = TableBackend(table)
     problem = Problem(domains=("x", "y"), objective_weights=np.array([1.0]), target=Fidelity("T", 20),
                       eval_domains=("valid",), full_steps={"S": 10, "T": 20})
+    backend = TableBackend(table, problem)
     d = np.array([0.7, 0.3])
-    full = backend.run(d, Fidelity("T", 20), problem)
+    full = backend.run(Trial(d, Fidelity("T", 20)))
     assert [c["step"] for c in full["checkpoints"]] == [10, 20]
     assert [c["losses"]["valid"] for c in full["checkpoints"]] == [LOSS_T["d"] + 0.5, LOSS_T["d"]]
     assert full["checkpoints"][-1]["flops"] == pytest.approx(COST_T)
-    half = backend.run(d, Fidelity("T", 10), problem)
+    half = backend.run(Trial(d, Fidelity("T", 10)))
     assert [c["step"] for c in half["checkpoints"]] == [10]
     # a mixture the table never ran: a failed trial naming the scale, not an exception
-    missing = backend.run(np.array([0.3, 0.7]), Fidelity("T", 20), problem)
+    missing = backend.run(Trial(np.array([0.3, 0.7]), Fidelity("T", 20)))
     assert missing["status"] == "failed" and "not recorded" in missing["error"] and "'T'" in missing["error"]
     assert missing["checkpoints"] == []
 
 
 def test_pool_needs_mixtures_recorded_at_both_the_proxy_and_the_target():
     config = regmix_config(target={"scale": "1B"})
-    problem = Problem.from_config(config)
+    backend = TableBackend.from_settings(Settings.from_config(config))
     with pytest.raises(ValueError, match="no mixture is recorded at all of"):
-        TableBackend.from_config(config).candidates_for(problem, [problem.fidelity("1M")])
+        make_strategy("random", backend.problem, 0, {"scale": "1M"}, space=backend)
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -103,18 +106,18 @@ def test_mfms_gets_the_target_pool_with_a_mask_of_what_each_fidelity_recorded():
     problem = Problem(domains=("x", "y"), objective_weights=np.array([1.0]), target=Fidelity("T", 20),
                       eval_domains=("valid",), full_steps={"S": 10, "T": 20},
                       step_flops={"S": COST_S / 10, "T": COST_T / 20}, recorded_steps={"S": (5, 10), "T": (10, 20)})
-    backend = TableBackend(table)
-    strategy = make_strategy("mfms", problem, 0, {"scales": ["S"], "step_fractions": [1.0], "min_observations": 2})
-    backend.restrict(strategy)
+    backend = TableBackend(table, problem)
+    strategy = make_strategy("mfms", problem, 0, {"scales": ["S"], "step_fractions": [1.0], "min_observations": 2},
+                             space=backend)
     assert len(strategy.candidates) == 4  # every mixture recorded at the target
     c = [i for i, w in enumerate(strategy.candidates) if w[0] == pytest.approx(0.1)]
     assert strategy.available[Fidelity("S", 10)][c].tolist() == [False]
     records = []
     for iteration, n in enumerate((2, 2, 2)):
         for j, p in enumerate(strategy.propose(build_table(records, problem), n, iteration).proposals):
-            record = backend.run(p.mixture, p.fidelity, problem)
+            record = backend.run(Trial(p.mixture, p.fidelity, iteration=iteration, index=j))
             assert record["status"] == "ok", record["error"]  # never asks the table for what it lacks
-            records.append({"iteration": iteration, "trial": j} | record)
+            records.append(record)
 
 
 def test_a_full_run_is_the_longest_checkpoint_most_runs_reached():

@@ -13,7 +13,7 @@ from pydoc_data.topics import topics
 from transformers import PreTrainedTokenizerFast
 
 from mixopt.data.documents import iter_documents
-from mixopt.data.errors import DataError
+from mixopt.core.errors import DataError
 from mixopt.data.split import assign_splits
 from mixopt.data.tokenizer import (
     EOS_TOKEN,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import json
@@ -16,22 +17,18 @@ import pydoc_data.topics
 import pytest
 import torch
 
-from mixopt.flops import training_flops
-from mixopt.model import ModelShape
-from mixopt.train import (
-    NonFiniteLoss,
-    TrainSpec,
-    _eval_windows,
-    checkpoint_steps,
-    failed_metrics,
-    lr_at,
-    run_trial,
-    train_proxy,
-    write_json_atomic,
-)
+from mixopt.core.atomic import write_json
+from mixopt.core.flops import training_flops
+from mixopt.settings import ModelShape, TrainingSettings, section_defaults
+from mixopt.training.evaluate import eval_windows
+from mixopt.training.metrics import NonFiniteLoss, failed_metrics
+from mixopt.training.schedule import lr_at
+from mixopt.training.spec import TrainSpec, checkpoint_steps
+from mixopt.training.trial import run_trial, train_proxy
 
 SHAPE = ModelShape(layers=2, width=32, heads=2, context=32, batch=8, lr=3e-3)
 MIXTURE = {"prose": 0.7, "code": 0.3, "docs": 0.0}
+TRAINING = TrainingSettings.from_dict(section_defaults("training"))  # the schema's defaults
 STDLIB = ["inspect", "argparse", "textwrap", "json.decoder", "os", "pathlib", "collections", "dataclasses"]
 
 
@@ -47,7 +44,8 @@ def strict_json(path: Path) -> dict:
 
 
 def write_domain(root: Path, name: str, text: bytes, train: bool = True, vocab_size: int = 256) -> Path:
-    """Byte-level shards (token id = byte), the last 10% held out for validation."""
+    """Byte-level shards (token id = byte), the last 10% held out for validation; meta.json has the
+    token counts that :func:`mixopt.data.shards.load_tokens` checks the files against."""
     d = root / name
     d.mkdir(parents=True)
     ids = np.frombuffer(text, dtype=np.uint8).astype(np.uint16)
@@ -55,7 +53,8 @@ def write_domain(root: Path, name: str, text: bytes, train: bool = True, vocab_s
     if train:
         ids[:cut].tofile(d / "train.bin")
     ids[cut:].tofile(d / "val.bin")
-    meta = {"domain": name, "dtype": "uint16", "vocab_size": vocab_size, "eos_token_id": 0}
+    meta = {"domain": name, "dtype": "uint16", "vocab_size": vocab_size, "eos_token_id": 0,
+            "tokens": {"train": cut if train else 0, "val": len(ids) - cut}}
     (d / "meta.json").write_text(json.dumps(meta))
     return d
 
@@ -79,8 +78,9 @@ def shards(tmp_path_factory) -> dict[str, Path]:
 
 
 def spec(**kw) -> TrainSpec:
-    base = dict(mixture=MIXTURE, scale="tiny", shape=SHAPE, steps=120, seed=0, n_checkpoints=4, eval_tokens=2048)
-    return TrainSpec(**{**base, **kw})
+    """The tests' run: the schema's training defaults, 4 checkpoints over 2048 validation tokens, then ``kw``."""
+    base = TrainSpec.from_settings(MIXTURE, "tiny", SHAPE, steps=120, seed=0, training=TRAINING)
+    return dataclasses.replace(base, **{"n_checkpoints": 4, "eval_tokens": 2048, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +120,16 @@ def test_lr_schedule_warmup_peak_end():
 
 def test_eval_windows_fixed_prefix_capped_by_what_exists():
     val = np.arange(1000, dtype=np.uint16)
-    w = _eval_windows(val, context=15, eval_tokens=8192)  # capped: 1000 // 16 = 62 windows
+    w = eval_windows(val, context=15, eval_tokens=8192)  # capped: 1000 // 16 = 62 windows
     assert w.shape == (62, 16) and w.dtype == torch.int64
     assert torch.equal(w.flatten(), torch.arange(62 * 16))
-    assert _eval_windows(val, context=15, eval_tokens=100).shape == (6, 16)
-    assert _eval_windows(val[:10], context=15, eval_tokens=100).shape == (0, 16)
+    assert eval_windows(val, context=15, eval_tokens=100).shape == (6, 16)
+    assert eval_windows(val[:10], context=15, eval_tokens=100).shape == (0, 16)
 
 
 def test_write_json_atomic_writes_nan_as_null(tmp_path):
     out = tmp_path / "sub" / "metrics.json"
-    write_json_atomic({"a": float("nan"), "b": [float("inf"), np.float32("nan"), 1.5], "c": (1, 2)}, out)
+    write_json({"a": float("nan"), "b": [float("inf"), np.float32("nan"), 1.5], "c": (1, 2)}, out)
     assert strict_json(out) == {"a": None, "b": [None, None, 1.5], "c": [1, 2]}
     assert [p.name for p in out.parent.iterdir()] == ["metrics.json"]  # no temp file left behind
 
@@ -211,7 +211,8 @@ def test_domain_without_files_trial_fails_cleanly(shards, tmp_path):
     empty.mkdir()
     out = tmp_path / "metrics.json"
     result = run_trial(spec(mixture={"prose": 0.5, "ghost": 0.5}), {**shards, "ghost": empty}, out, log=quiet)
-    assert result["status"] == "failed" and result["error"].startswith("FileNotFoundError: ")
+    assert result["status"] == "failed" and result["error"].startswith("DataError: ")
+    assert "no meta.json" in result["error"]  # mixopt.data.shards.load_meta names what is missing
     assert strict_json(out)["status"] == "failed"
 
 
@@ -247,7 +248,7 @@ def test_failed_metrics_for_a_run_that_never_started(run, tmp_path):
     assert all(m[k] is None for k in ("mixture", "shape", "n_params", "device"))
     m = failed_metrics("ValueError: boom", spec())
     assert m["shape"] == SHAPE.to_dict() and m["tokens_per_step"] == 256
-    write_json_atomic({"iteration": 1, **m}, tmp_path / "m.json")
+    write_json({"iteration": 1, **m}, tmp_path / "m.json")
     assert strict_json(tmp_path / "m.json")["error"] == "ValueError: boom"
 
 

@@ -8,6 +8,7 @@ clear error, nothing written).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -96,6 +97,13 @@ def test_loop_end_to_end(tmp_path, tiny_config):
     before = (results / "iter_1/proposals.csv").read_bytes()
     snakemake(workdir, "results/iter_1/proposals.csv", "--forcerun", "results/iter_1/proposals.csv")
     assert (results / "iter_1/proposals.csv").read_bytes() == before
+
+    # a changed training setting plans the trials again (Snakemake's params rerun trigger)
+    changed = copy.deepcopy(tiny_config)
+    changed["training"]["eval_tokens"] *= 2
+    write_config(workdir, changed)
+    dry = snakemake(workdir, "--dry-run")
+    assert "train_proxy" in dry.stdout and "params have changed" in (dry.stdout + dry.stderr).lower()
 
 
 def test_bad_config_stops_before_any_job(tmp_path, tiny_config):

@@ -9,72 +9,60 @@ from pathlib import Path
 
 
 def _bench(args: argparse.Namespace) -> int:
+    # imports inside each command: `mixopt --help` answers without loading torch or pandas
+    from mixopt.backends.table import fit_simulator
     from mixopt.bench.suite import run_bench
-    from mixopt.config import ConfigError, load_config
+    from mixopt.config import ConfigError, load_settings
 
+    base_dir = args.base_dir or Path.cwd()
     try:
-        config = load_config(args.config, base_dir=args.base_dir or Path.cwd())
+        settings = load_settings(args.config, base_dir=base_dir)
     except ConfigError as e:
         print(f"mixopt bench: {e}", file=sys.stderr)
         return 2
-    if config.get("backend", {}).get("name") != "table":
+    if settings.backend.name != "table":
         print(f"mixopt bench: {args.config} must use `backend: {{name: table, ...}}`", file=sys.stderr)
         return 2
-    bench = config.setdefault("bench", {})
-    for key in ("seeds", "epsilon", "jobs", "budget_flops"):
-        if getattr(args, key) is not None:
-            bench[key] = getattr(args, key)
+    bench = settings.bench.replace(**{key: getattr(args, key) for key in ("seeds", "epsilon", "jobs", "budget_flops")
+                                      if getattr(args, key) is not None})
     if args.strategies:
-        known = bench.get("strategies") or {}
-        from mixopt.bench.suite import DEFAULT_STRATEGIES
-
-        known = {**DEFAULT_STRATEGIES, **known}
-        unknown = [s for s in args.strategies if s not in known]
+        unknown = [s for s in args.strategies if s not in bench.strategies]
         if unknown:
-            print(f"mixopt bench: unknown strategy label(s) {unknown}; known: {sorted(known)}", file=sys.stderr)
+            print(f"mixopt bench: unknown strategy label(s) {unknown}; known: {sorted(bench.strategies)}",
+                  file=sys.stderr)
             return 2
-        bench["strategies"] = {s: known[s] for s in args.strategies}
+        bench = bench.replace(strategies={s: bench.strategies[s] for s in args.strategies})
+    settings = settings.replace(bench=bench)
     surrogate = args.surrogate
-    if config["backend"].get("mode") == "surrogate" and surrogate is None:
-        surrogate = _fit_surrogate(config, Path(args.out), args.base_dir or Path.cwd())
+    if settings.backend.mode == "surrogate" and surrogate is None:
+        surrogate = Path(args.out) / "surrogate.pt"
+        fit_simulator(settings, surrogate, base_dir=base_dir)
     t0 = time.perf_counter()
-    run_bench(config, args.out, base_dir=args.base_dir or Path.cwd(), surrogate_path=surrogate)
+    run_bench(settings, args.out, base_dir=base_dir, surrogate_path=surrogate)
     print(f"bench: {time.perf_counter() - t0:.1f} s; files in {args.out}")
     return 0
 
 
-def _fit_surrogate(config: dict, out: Path, base_dir) -> Path:
-    from mixopt.tables.backend import table_for_config
-    from mixopt.tables.surrogate import Surrogate
-
-    settings = config["backend"].get("surrogate", {})
-    surrogate = Surrogate.fit(table_for_config(config, base_dir), seed=settings.get("seed", 0),
-                              extrapolate=settings.get("extrapolate", False))
-    path = out / "surrogate.pt"
-    out.mkdir(parents=True, exist_ok=True)
-    surrogate.save(path)
-    print(surrogate.summary())
-    return path
-
-
 def _predict(args: argparse.Namespace) -> int:
-    from mixopt.atomic import atomic_open, write_text
-    from mixopt.config import ConfigError, load_config
+    # imports inside each command: `mixopt --help` answers without loading torch or pandas
+    from mixopt.backends.table import TableBackend
+    from mixopt.config import ConfigError, load_settings
+    from mixopt.core.atomic import atomic_open, write_text
     from mixopt.prediction import (PREDICTORS, evaluate, format_scores, make_predictors, plot, runs_from_table,
                                    score, split_scales)
-    from mixopt.tables.backend import problem_from_table, table_for_config
     from mixopt.tables.runtable import RunTableError
 
     base_dir = args.base_dir or Path.cwd()
     try:
-        config = load_config(args.config, base_dir=base_dir)
-        if config.get("backend", {}).get("name") != "table":
+        settings = load_settings(args.config, base_dir=base_dir)
+        if settings.backend.name != "table":
             raise ConfigError(f"{args.config} must use `backend: {{name: table, ...}}`")
-        table = table_for_config(config, base_dir)
+        backend = TableBackend.from_settings(settings, base_dir)
+        table = backend.table
         fit_scales, test_scales = split_scales(table, args.fit_up_to, args.predict)
-        predictors = make_predictors(args.predictors or list(PREDICTORS), seed=config.get("seed", 0),
+        predictors = make_predictors(args.predictors or list(PREDICTORS), seed=settings.seed,
                                      size_exponent=args.size_exponent)
-        objective_weights = problem_from_table(config, base_dir).objective_weights
+        objective_weights = backend.problem.objective_weights
         fit_runs = runs_from_table(table, fit_scales)
         test_runs = runs_from_table(table, test_scales, final_only=True)
     except (ConfigError, RunTableError, ValueError) as e:

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from mixopt.laws import Law, LawFitError, Runs
+from mixopt.core.atomic import atomic_open
+from mixopt.laws import Law, LawFitError, Runs, make_law
 from mixopt.tables.runtable import RunTable, RunTableError
 
 
@@ -37,8 +38,7 @@ PREDICTORS: dict[str, tuple[str, dict]] = {
 def make_predictors(names: list[str], seed: int = 0, size_exponent: float | None = None) -> dict[str, Callable[[], Law]]:
     """Predictor names -> factories of fresh, unfitted laws; ValueError naming an unknown name.
     ``size_exponent`` is given to the laws that extrapolate in model size through a power law."""
-    from mixopt.laws import make_law
-    from mixopt.laws.gp import GPLaw
+    from mixopt.laws.gp import GPLaw  # BoTorch takes seconds to import: only a GP predictor needs it
 
     unknown = [n for n in names if n not in PREDICTORS]
     if unknown:
@@ -168,12 +168,11 @@ def format_scores(scores: pd.DataFrame) -> str:
 
 def plot(predictions: pd.DataFrame, scale_of: Mapping[float, str], path: str | Path) -> None:
     """Predicted vs observed objective, one panel per predictor, colour by scale."""
-    import matplotlib
+    import matplotlib  # only the plotting step pays for matplotlib's import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mixopt.atomic import atomic_open
 
     obj = predictions[predictions["domain"] == "objective"].assign(scale=lambda f: f["params"].map(scale_of))
     labels = list(dict.fromkeys(obj["predictor"]))

@@ -2,8 +2,8 @@
 from pathlib import Path
 
 from mixopt.bench.suite import run_bench
-from mixopt.logs import log_to
+from mixopt.core.logs import log_to
 
 with log_to(snakemake.log[0]):
-    run_bench(snakemake.config, Path(snakemake.output.summary).parent,
+    run_bench(snakemake.params.settings, Path(snakemake.output.summary).parent,
               surrogate_path=snakemake.input.get("simulator"))

@@ -1,16 +1,7 @@
 """Fit the simulator on the run table; write it and its held-out R² per scale and domain."""
-from mixopt.atomic import write_text
-from mixopt.logs import log_to
-from mixopt.tables.backend import table_for_config
-from mixopt.tables.surrogate import Surrogate
+from mixopt.backends.table import fit_simulator
+from mixopt.core.logs import log_to
 
 with log_to(snakemake.log[0]):
-    import torch
-
-    torch.set_num_threads(snakemake.threads)  # the rule's share of the cores, not all of them
-    settings = snakemake.params.backend.get("surrogate", {})
-    surrogate = Surrogate.fit(table_for_config(snakemake.config), seed=settings.get("seed", 0),
-                              extrapolate=settings.get("extrapolate", False))
-    write_text(snakemake.output.validation, surrogate.validation.to_csv(index=False))
-    surrogate.save(snakemake.output.simulator)
-    print(surrogate.summary())
+    fit_simulator(snakemake.params.settings, snakemake.output.simulator, snakemake.output.validation,
+                  threads=snakemake.threads)

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from mixopt.data.shards import tokenize_domain
-from mixopt.logs import log_to
+from mixopt.core.logs import log_to
 
 with log_to(snakemake.log[0]):
     meta = tokenize_domain(

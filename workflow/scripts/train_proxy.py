@@ -6,16 +6,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from pathlib import Path
 
-from mixopt.logs import log_to
-from mixopt.trial import run_proposed_trial
+from mixopt.backends import TrainingBackend
+from mixopt.core.logs import log_to
+from mixopt.workflow.trial import run_proposed_trial
 
 with log_to(snakemake.log[0]):
-    metrics = run_proposed_trial(
-        snakemake.config,
-        snakemake.input.proposals,
-        iteration=int(snakemake.wildcards.i),
-        trial=int(snakemake.wildcards.j),
-        shard_dirs={Path(m).parent.name: Path(m).parent for m in snakemake.input.shards},
-        out_path=snakemake.output.metrics,
-    )
+    shard_dirs = {Path(m).parent.name: Path(m).parent for m in snakemake.input.shards}
+    metrics = run_proposed_trial(TrainingBackend(snakemake.params.settings, shard_dirs), snakemake.input.proposals,
+                                 iteration=int(snakemake.wildcards.i), trial=int(snakemake.wildcards.j),
+                                 out_path=snakemake.output.metrics)
     print(f"status: {metrics['status']}" + (f" ({metrics['error']})" if metrics.get("error") else ""))

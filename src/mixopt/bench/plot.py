@@ -25,7 +25,7 @@ def seed_bands(curves: pd.DataFrame, grid: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def plot_curves(curves: pd.DataFrame, path: str | Path, best: float, unit: float, title: str) -> None:
-    import matplotlib
+    import matplotlib  # only the plotting step pays for matplotlib's import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -16,11 +16,13 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from mixopt.observations import build_table
-from mixopt.problem import Problem
-from mixopt.proposals import trial_seed
+from mixopt.backends.table import TableBackend
+from mixopt.core.observations import build_table
+from mixopt.core.problem import Problem
+from mixopt.core.simplex import mixture_key
+from mixopt.core.trial import Trial
 from mixopt.strategies.registry import make_strategy
-from mixopt.tables.backend import TableBackend
+from mixopt.workflow.proposals import trial_seed
 
 CURVE_COLUMNS = ["strategy", "seed", "iteration", "trials", "trial_flops", "eval_flops", "cumulative_flops",
                  "recommended_objective", "charged", "best_objective"]
@@ -35,17 +37,13 @@ class StrategySpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _key(w: np.ndarray) -> tuple:
-    return tuple(np.round(np.asarray(w, dtype=float), 6))
-
-
 def _final_objective(record: dict, problem: Problem) -> float:
     """The objective at a trial record's last checkpoint."""
     losses = record["checkpoints"][-1]["losses"]
     return float(problem.objective(np.array([losses[d] for d in problem.eval_domains])))
 
 
-def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBackend, budget_flops: float,
+def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops: float,
              initial_design: int, trials_per_iteration: int, stop_at: float | None = None,
              max_iterations: int | None = None) -> pd.DataFrame:
     """Run one strategy with one seed until ``budget_flops`` is spent; one curve row per iteration.
@@ -63,9 +61,9 @@ def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBack
     Returns:
         A frame with :data:`CURVE_COLUMNS`.
     """
+    problem = backend.problem
     target = problem.target
-    strategy = make_strategy(spec.name, problem, seed, spec.options)
-    backend.restrict(strategy)
+    strategy = make_strategy(spec.name, problem, seed, spec.options, space=backend)
     records: list[dict] = []
     evaluated: dict[tuple, float] = {}  # mixture -> objective at the target
     spent, rows, iteration = 0.0, [], 0
@@ -75,17 +73,18 @@ def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBack
         batch = strategy.propose(table, n, iteration)
         trial_flops, seen = 0.0, {}
         for r in records:  # (mixture, scale) -> the longest run so far: a shorter one is a repeat
-            k = (_key(list(r["mixture"].values())), r["scale"])
+            k = (mixture_key(list(r["mixture"].values())), r["scale"])
             seen[k] = max(seen.get(k, -1), r["steps"] if r["status"] == "ok" else -1)
-        repeats_only = backend.surrogate is None and all(
-            seen.get((_key(p.mixture), p.fidelity.scale), -1) >= p.fidelity.steps for p in batch.proposals)
+        repeats_only = backend.mode == "pool" and all(
+            seen.get((mixture_key(p.mixture), p.fidelity.scale), -1) >= p.fidelity.steps for p in batch.proposals)
         for j, proposal in enumerate(batch.proposals):
-            record = backend.run(proposal.mixture, proposal.fidelity, problem, trial_seed(seed, iteration, j))
-            records.append({"iteration": iteration, "trial": j} | record)
+            record = backend.run(Trial(proposal.mixture, proposal.fidelity, trial_seed(seed, iteration, j),
+                                       iteration=iteration, index=j))
+            records.append(record)
             if record["checkpoints"]:
                 trial_flops += record["checkpoints"][-1]["flops"]
             if record["status"] == "ok" and proposal.fidelity == target:
-                evaluated[_key(proposal.mixture)] = _final_objective(record, problem)
+                evaluated[mixture_key(proposal.mixture)] = _final_objective(record, problem)
         table = build_table(records, problem)
         try:
             rec = strategy.recommend(table, per_domain=False)  # only the mixture is charged
@@ -93,9 +92,9 @@ def run_seed(spec: StrategySpec, seed: int, problem: Problem, backend: TableBack
             rec = None
         eval_flops, charged, rec_objective = 0.0, False, np.nan
         if rec is not None:
-            key = _key(rec.mixture)
+            key = mixture_key(rec.mixture)
             if key not in evaluated:
-                record = backend.run(rec.mixture, target, problem)
+                record = backend.run(Trial(rec.mixture, target))
                 charged = True
                 if record["status"] == "ok":
                     eval_flops = record["checkpoints"][-1]["flops"]

@@ -9,61 +9,55 @@ in surrogate mode, the simulator's held-out R²).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-import os
+import pickle
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mixopt.atomic import write_text
+from mixopt.backends.table import TableBackend
 from mixopt.bench.plot import plot_curves
 from mixopt.bench.run import StrategySpec, run_seed
 from mixopt.bench.summary import format_summary, per_seed, summarise
-from mixopt.problem import Problem
-from mixopt.tables.backend import TableBackend
+from mixopt.core.atomic import write_text
+from mixopt.settings import Settings
 
-DEFAULT_STRATEGIES = {"random": {"name": "random"}, "uniform": {"name": "uniform"}, "gp": {"name": "gp"}}
 SURROGATE_BUDGET_RUNS = 50
 SURROGATE_SAMPLES = 50_000
 
 
-def strategy_specs(config: Mapping) -> list[StrategySpec]:
-    chosen = config.get("bench", {}).get("strategies") or DEFAULT_STRATEGIES
-    return [StrategySpec(label, s["name"], dict(s.get("options") or {})) for label, s in chosen.items()]
+def strategy_specs(settings: Settings) -> list[StrategySpec]:
+    return [StrategySpec(label, s.name, dict(s.options)) for label, s in settings.bench.strategies.items()]
 
 
 @functools.lru_cache(maxsize=2)
-def _session(config_json: str, base_dir: str, surrogate_path: str | None) -> tuple[Problem, TableBackend]:
-    config = json.loads(config_json)
-    from mixopt.tables.backend import problem_from_table
-
-    return (problem_from_table(config, base_dir),
-            TableBackend.from_config(config, surrogate_path, base_dir))
+def _backend(settings: bytes, base_dir: str, surrogate_path: str | None) -> TableBackend:
+    """The back end of pickled ``settings``, built once per process (every seed of a worker shares it)."""
+    return TableBackend.from_settings(pickle.loads(settings), base_dir, surrogate_path)
 
 
-def _run_one(config_json: str, base_dir: str, surrogate_path: str | None, spec: StrategySpec, seed: int,
+def _run_one(settings: bytes, base_dir: str, surrogate_path: str | None, spec: StrategySpec, seed: int,
              budget: float, stop_at: float | None) -> pd.DataFrame:
-    import torch
+    import torch  # in the worker process only: the parent never needs it
 
     torch.set_num_threads(1)  # one seed per core
-    config = json.loads(config_json)
-    problem, backend = _session(config_json, base_dir, surrogate_path)
-    budget_cfg = config["budget"]
-    return run_seed(spec, seed, problem, backend, budget, budget_cfg["initial_design"],
-                    budget_cfg["trials_per_iteration"], stop_at=stop_at,
-                    max_iterations=config.get("bench", {}).get("max_iterations"))
+    config = pickle.loads(settings)
+    return run_seed(spec, seed, _backend(settings, base_dir, surrogate_path), budget, config.budget.initial_design,
+                    config.budget.trials_per_iteration, stop_at=stop_at, max_iterations=config.bench.max_iterations)
 
 
-def table_best(problem: Problem, backend: TableBackend, seed: int = 0) -> float:
+def table_best(backend: TableBackend, seed: int = 0) -> float:
     """The lowest target objective: over the pool, or (surrogate mode) over the table's mixtures
     and dense random mixtures, as the simulator predicts it."""
+    problem = backend.problem
     target = problem.target
-    if backend.surrogate is None:
+    if backend.mode == "pool":
         pool = backend.candidates([target])
         return float(min(problem.objective(backend.losses(w, target)[1][-1]) for w in pool))
     rng = np.random.default_rng(seed)
@@ -74,30 +68,31 @@ def table_best(problem: Problem, backend: TableBackend, seed: int = 0) -> float:
     return float(problem.objective(losses).min())
 
 
-def run_bench(config: Mapping, out_dir: str | Path, base_dir: str | Path = ".", surrogate_path: str | Path | None = None,
-              log=print) -> pd.DataFrame:
-    """Run the benchmark a config describes and write its files; returns the summary."""
-    settings = config.get("bench", {})
+def run_bench(settings: Settings, out_dir: str | Path, base_dir: str | Path = ".",
+              surrogate_path: str | Path | None = None, log=print) -> pd.DataFrame:
+    """Run the benchmark the settings describe and write its files; returns the summary."""
+    bench = settings.bench
     out_dir = Path(out_dir)
     base_dir = str(Path(base_dir).resolve())
-    config_json = json.dumps(config, sort_keys=True, default=str)
+    packed = pickle.dumps(settings)
     surrogate_path = str(surrogate_path) if surrogate_path else None
-    problem, backend = _session(config_json, base_dir, surrogate_path)
+    backend = _backend(packed, base_dir, surrogate_path)
+    problem = backend.problem
     unit = backend.cost(problem.target)
-    best = table_best(problem, backend)
-    epsilon = float(settings.get("epsilon", 0.01))
-    pool_size = None if backend.surrogate is not None else len(backend.candidates([problem.target]))
-    budget = float(settings.get("budget_flops") or unit * (pool_size or SURROGATE_BUDGET_RUNS))
-    seeds = int(settings.get("seeds", 20))
-    specs = strategy_specs(config)
+    best = table_best(backend)
+    epsilon = float(bench.epsilon)
+    pool_size = None if backend.mode == "surrogate" else len(backend.candidates([problem.target]))
+    budget = float(bench.budget_flops or unit * (pool_size or SURROGATE_BUDGET_RUNS))
+    seeds = int(bench.seeds)
+    specs = strategy_specs(settings)
     log(f"bench: {backend.table.name}, {backend.mode} mode, target {problem.target.scale} "
         f"({problem.target.steps} steps, {unit:.3g} FLOPs per run), best objective {best:.6g}, "
         f"budget {budget / unit:.1f} target runs, {len(specs)} strategies x {seeds} seeds")
 
     # pool mode: nothing improves on the table's best, so a seed that reaches it may stop
-    stop_at = best if backend.surrogate is None else None
-    jobs = [(config_json, base_dir, surrogate_path, spec, seed, budget, stop_at) for spec in specs for seed in range(seeds)]
-    workers = int(settings.get("jobs", 2))
+    stop_at = best if backend.mode == "pool" else None
+    jobs = [(packed, base_dir, surrogate_path, spec, seed, budget, stop_at) for spec in specs for seed in range(seeds)]
+    workers = int(bench.jobs)
     parts = []
 
     def done(curve: pd.DataFrame) -> None:
@@ -132,10 +127,11 @@ def run_bench(config: Mapping, out_dir: str | Path, base_dir: str | Path = ".", 
         "target": {"scale": problem.target.scale, "steps": problem.target.steps, "flops_per_run": unit},
         "objective_weights": dict(zip(problem.eval_domains, problem.objective_weights.tolist())),
         "best_objective": best, "epsilon": epsilon, "budget_flops": budget, "pool_size": pool_size,
-        "seeds": seeds, "max_iterations": settings.get("max_iterations"), "strategies": {s.label: {"name": s.name, "options": dict(s.options)} for s in specs},
-        "budget": dict(config["budget"]),
+        "seeds": seeds, "max_iterations": bench.max_iterations,
+        "strategies": {s.label: {"name": s.name, "options": dict(s.options)} for s in specs},
+        "budget": dataclasses.asdict(settings.budget),
     }
-    if backend.surrogate is not None:
+    if backend.mode == "surrogate":
         meta["surrogate_r2_by_scale"] = backend.surrogate.r2_by_scale()
     write_text(out_dir / "bench.json", json.dumps(meta, indent=2, default=str) + "\n")
     plot_curves(curves, out_dir / "curves.png", best, unit,

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mixopt.corpora.fetch import SOURCE_PACKAGES, source_dir
-from mixopt.atomic import atomic_open, write_json
+from mixopt.core.atomic import atomic_open, write_json
 from mixopt.data.documents import decode_utf8
-from mixopt.data.errors import DataError
+from mixopt.core.errors import DataError
 
 __all__ = [
     "BuiltinDomain",
@@ -293,7 +293,7 @@ def _read_docs(sources_dir: Path) -> Iterator[_SourceText]:
         and not any(part.startswith("_") for part in p.relative_to(root / "docs").parts)
     ]
     # Python's topics come first: the Django docs alone exceed typical budgets.
-    from pydoc_data.topics import topics
+    from pydoc_data.topics import topics  # a 750 kB module: loaded only when the python domain is built
 
     version = platform.python_version()
     for key in sorted(topics):
@@ -398,8 +398,9 @@ def prepare_builtin(
     out_file: Path,
     max_bytes: int,
     doc_chars: int = 4000,
+    manifest: Path | None = None,
 ) -> dict:
-    """Write built-in domain ``name`` as a JSONL corpus.
+    """Write built-in domain ``name`` as a JSONL corpus (and its manifest entry to ``manifest``).
 
     Args:
         name: One of :data:`BUILTIN_DOMAINS`.
@@ -452,7 +453,7 @@ def prepare_builtin(
                 f"built-in domain {name!r}: max_bytes={max_bytes} holds only {documents} "
                 f"document(s) of up to {doc_chars} characters; at least 2 are needed"
             )
-    return {
+    entry = {
         "domain": name,
         "description": domain.description,
         "licence": domain.licence,
@@ -464,6 +465,10 @@ def prepare_builtin(
         "documents": documents,
         "bytes": written,
     }
+    if manifest is not None:
+        write_json(entry, Path(manifest))
+    print(f"built-in domain {name}: {documents} documents, {written} bytes -> {out_file}")
+    return entry
 
 
 def write_manifest(entries: list[dict], path: Path) -> None:

@@ -23,8 +23,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mixopt.atomic import write_json
-from mixopt.data.errors import DataError
+from mixopt.core.atomic import write_json
+from mixopt.core.errors import DataError
 
 __all__ = [
     "SourcePackage",

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from mixopt.data.errors import DataError
+from mixopt.core.errors import DataError
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -148,7 +148,7 @@ def _iter_jsonl(path: Path, text_field: str) -> Iterator[Document]:
 
 
 def _iter_parquet(path: Path, text_field: str) -> Iterator[Document]:
-    import pyarrow as pa
+    import pyarrow as pa  # only parquet inputs need pyarrow's parquet reader
     import pyarrow.parquet as pq
 
     try:

@@ -29,9 +29,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
-from mixopt.atomic import atomic_open, write_json  # noqa: E402
+from mixopt.core.atomic import atomic_open, write_json  # noqa: E402
 from mixopt.data.documents import iter_documents  # noqa: E402
-from mixopt.data.errors import DataError  # noqa: E402
+from mixopt.core.errors import DataError  # noqa: E402
 from mixopt.data.split import assign_splits  # noqa: E402
 from mixopt.data.tokenizer import load_tokenizer  # noqa: E402
 
@@ -103,7 +103,7 @@ def _from_generator(datasets, generator, **kwargs):
 @contextlib.contextmanager
 def _quiet_datasets() -> Iterator[None]:
     """Silence ``datasets`` progress bars for the duration, then restore them."""
-    import datasets
+    import datasets  # seconds to import: only shard writing needs it
 
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
@@ -146,7 +146,7 @@ def tokenize_domain(
     Raises:
         DataError: unreadable corpus or tokenizer, or fewer than 2 documents.
     """
-    import datasets
+    import datasets  # seconds to import: only shard writing needs it
 
     out_dir = Path(out_dir)
     tokenizer_dir = Path(tokenizer_dir).absolute()

@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from mixopt.data.errors import DataError
+from mixopt.core.errors import DataError
 
 __all__ = ["is_validation", "assign_splits"]
 

@@ -21,12 +21,13 @@ from pathlib import Path  # noqa: E402
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
 from transformers import AutoTokenizer, PreTrainedTokenizerFast  # noqa: E402
 
-from mixopt.atomic import atomic_dir, write_json  # noqa: E402
+from mixopt.core.atomic import atomic_dir, write_json  # noqa: E402
 from mixopt.data.documents import iter_documents  # noqa: E402
-from mixopt.data.errors import DataError  # noqa: E402
+from mixopt.core.errors import DataError  # noqa: E402
 from mixopt.data.split import assign_splits  # noqa: E402
+from mixopt.settings import TokenizerSettings  # noqa: E402
 
-__all__ = ["EOS_TOKEN", "TRAINING_STATS_FILE", "train_tokenizer", "load_tokenizer"]
+__all__ = ["EOS_TOKEN", "TRAINING_STATS_FILE", "load_tokenizer", "prepare_tokenizer", "train_tokenizer"]
 
 EOS_TOKEN = "<|endoftext|>"
 #: Written next to the tokenizer files: what the tokenizer was fitted on.
@@ -186,4 +187,20 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
         raise DataError(f"{path}: cannot load tokenizer ({exc})") from None
     if tokenizer.eos_token is None or tokenizer.eos_token_id is None:
         raise DataError(f"{path}: tokenizer has no EOS token")
+    return tokenizer
+
+
+def prepare_tokenizer(settings: TokenizerSettings, domain_paths: dict[str, list[Path]], text_fields: Mapping[str, str],
+                      out_dir: Path, validation_fraction: float, seed: int) -> PreTrainedTokenizerFast:
+    """The run's tokenizer in ``out_dir``: a copy of ``settings.path`` when one is given, else a
+    byte-level BPE trained on the domains' training documents (:func:`train_tokenizer`)."""
+    if settings.path is not None:
+        tokenizer = load_tokenizer(Path(settings.path))
+        tokenizer.save_pretrained(out_dir)
+        print(f"copied tokenizer from {settings.path} (vocab {len(tokenizer)})")
+        return tokenizer
+    tokenizer = train_tokenizer(domain_paths, vocab_size=settings.vocab_size, out_dir=out_dir,
+                                bytes_per_domain=settings.train_bytes_per_domain,
+                                validation_fraction=validation_fraction, seed=seed, text_field=dict(text_fields))
+    print(f"trained tokenizer, vocab {len(tokenizer)}")
     return tokenizer

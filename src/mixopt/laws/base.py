@@ -232,7 +232,7 @@ def fit_curve(residuals: Callable[[np.ndarray], np.ndarray], starts: np.ndarray,
 def _blas_controller():
     try:
         from threadpoolctl import ThreadpoolController
-    except ImportError:  # only a speed-up
+    except ImportError:  # optional: only a speed-up
         return None
     return ThreadpoolController()  # finding the libraries is the slow part: once
 

@@ -19,7 +19,7 @@ from botorch.models.transforms import Standardize
 from gpytorch.means import ConstantMean, LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from mixopt.kernels import mixture_fidelity_kernel
+from mixopt.gp.kernels import mixture_fidelity_kernel
 from mixopt.laws.base import Law, LawFitError, Runs
 
 DTYPE = torch.float64

@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 from scipy.optimize import minimize
 
-from mixopt.simplex import project, space_filling
+from mixopt.core.simplex import project, space_filling
 
 Objective = Callable[[np.ndarray], np.ndarray]  # `m x d` mixtures -> `m` predicted objective
 

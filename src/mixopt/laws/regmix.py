@@ -46,6 +46,7 @@ class RegMixLaw(Law):
         return np.column_stack([mixtures, *extra])
 
     def _regressor(self, n: int):
+        # only the chosen regressor is imported: lightgbm alone takes about a second
         if self.model == "linear":
             from sklearn.linear_model import LinearRegression
 

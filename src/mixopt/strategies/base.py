@@ -9,9 +9,11 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import pandas as pd
 
-from mixopt.observations import at_fidelity, losses, mixtures
-from mixopt.problem import Fidelity, Problem
-from mixopt.simplex import check_mixture, project, space_filling
+from mixopt.core.observations import at_fidelity, losses, mixtures
+from mixopt.core.problem import Fidelity, Problem
+from mixopt.core.simplex import check_mixture, is_among, project, space_filling
+from mixopt.core.space import MixtureSpace, common_pool, runnable_mask
+from mixopt.strategies import options as opt
 
 
 @dataclass(frozen=True)
@@ -54,50 +56,65 @@ class Strategy(abc.ABC):
     Args:
         problem: domains, objective and fidelities.
         seed: makes ``propose`` and ``recommend`` reproducible.
-        candidates: `m x d` mixtures, the only ones that may be proposed or recommended (a run
-            table's pool); ``None`` searches the whole simplex.
-        options: strategy-specific options, checked by :meth:`check_options`, plus the option
+        space: which mixtures may run at each fidelity (a run table's pool); ``None``: the whole
+            simplex everywhere.
+        options: strategy-specific options (declared in ``declared_options``), plus the option
             every strategy takes, ``scale``: search at that (proxy) scale's full run instead of
             the target; the recommendation is then the best mixture *at that scale*, and who uses
             it at the target must evaluate it there.
 
     Attributes:
+        candidates: `m x d` mixtures, the only ones that may be proposed or recommended (from
+            ``space``); ``None`` searches the whole simplex. A strategy that picks the fidelity of
+            each trial (``picks_fidelity``) gets every mixture that can run at the target; any
+            other gets those that can run at all its fidelities and at the target (where its
+            recommendation is evaluated).
         available: with ``candidates``, fidelity -> `m` booleans: which candidates can run at that
             fidelity (a run table records some mixtures only at some scales and steps); ``None``:
-            every candidate at every fidelity. Only strategies that pick the fidelity of each
-            trial (``picks_fidelity``) are given one.
+            every candidate at every fidelity. Only ``picks_fidelity`` strategies get one.
     """
 
     name: ClassVar[str]
     #: True for strategies that choose each trial's fidelity (their pool may differ per fidelity).
     picks_fidelity: ClassVar[bool] = False
-    #: option name -> default; an option not listed here (or in COMMON_DEFAULTS) is an error.
-    defaults: ClassVar[Mapping[str, Any]] = {}
+    #: option name -> its default and check; ``scale`` is added for every strategy.
+    declared_options: ClassVar[Mapping[str, opt.Option]] = {}
 
-    def __init__(self, problem: Problem, seed: int = 0, candidates: np.ndarray | None = None,
+    def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
                  **options: Any) -> None:
         self.check_options(options, problem.domains)
         self.problem = problem
         self.seed = int(seed)
-        self.options = {**COMMON_DEFAULTS, **self.defaults, **options}
+        self.options = opt.resolve(self.all_options(), options)
         self.fidelity = problem.fidelity(self.options["scale"])
-        self.candidates = None if candidates is None else np.asarray(candidates, dtype=float)
-        if self.candidates is not None and (self.candidates.ndim != 2 or self.candidates.shape[1] != problem.dim
-                                            or len(self.candidates) == 0):
-            raise ValueError(f"candidates must be a non-empty m x {problem.dim} array, got shape "
-                             f"{self.candidates.shape}")
+        self.candidates: np.ndarray | None = None
         self.available: dict[Fidelity, np.ndarray] | None = None
+        if space is not None:
+            self._restrict(space)
+
+    def _restrict(self, space: MixtureSpace) -> None:
+        """Take ``candidates`` and ``available`` from ``space`` (see the class docstring)."""
+        fidelities, target = self.fidelities(), self.problem.target
+        if not self.picks_fidelity:
+            self.candidates = common_pool(space, list(dict.fromkeys([*fidelities, target])), name=self.name)
+            return
+        pool = common_pool(space, [target], name=self.name)
+        if pool is None:
+            return
+        available = {f: runnable_mask(space, pool, f) for f in fidelities}
+        if not any(mask.any() for mask in available.values()):
+            raise ValueError(f"{self.name}: none of the target's mixtures can run at "
+                             f"{[(f.scale, f.steps) for f in fidelities]}")
+        self.candidates, self.available = pool, available
+
+    @classmethod
+    def all_options(cls) -> dict[str, opt.Option]:
+        return {**COMMON_OPTIONS, **cls.declared_options}
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], domains: tuple[str, ...] | list[str]) -> None:
         """Raise ValueError naming an unknown or bad option."""
-        unknown = sorted(set(options) - set(cls.defaults) - set(COMMON_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown option(s) {unknown} for strategy {cls.name!r}; "
-                             f"known: {sorted({*cls.defaults, *COMMON_DEFAULTS})}")
-        scale = options.get("scale")
-        if scale is not None and not isinstance(scale, str):
-            raise ValueError(f"option 'scale' must be a scale name, got {scale!r}")
+        opt.check(cls.name, cls.all_options(), options)
 
     def fidelities(self) -> list[Fidelity]:
         """The fidelities this strategy may propose trials at."""
@@ -106,7 +123,7 @@ class Strategy(abc.ABC):
     @classmethod
     def own_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
         """The options specific to this strategy (without the common ones)."""
-        return {k: v for k, v in options.items() if k not in COMMON_DEFAULTS}
+        return {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
 
     def iteration_seed(self, iteration: int) -> int:
         return self.seed * 100_003 + iteration
@@ -156,8 +173,7 @@ class Strategy(abc.ABC):
         seen = mixtures(at_fidelity(observations, fidelity), self.problem)
         if len(seen) == 0:
             return pool
-        gaps = np.abs(pool[:, None, :] - seen[None, :, :]).max(-1).min(-1)
-        fresh = pool[gaps > 1e-6]
+        fresh = pool[~is_among(pool, seen)]
         return fresh if len(fresh) else pool
 
     def initial_design(self, n: int, iteration: int, observations: pd.DataFrame | None = None,
@@ -178,7 +194,10 @@ class Strategy(abc.ABC):
         return self.proposals_at(free[chosen], fidelity)
 
 
-COMMON_DEFAULTS: Mapping[str, Any] = {"scale": None}
+#: The option every strategy takes: search at that scale's full run instead of the target.
+COMMON_OPTIONS: Mapping[str, opt.Option] = {
+    "scale": opt.Option(None, "a scale name", lambda v: v is None or isinstance(v, str)),
+}
 
 
 def best_observed(observations: pd.DataFrame, problem: Problem, fidelity: Fidelity | None = None) -> Recommendation:
@@ -200,3 +219,10 @@ def best_observed(observations: pd.DataFrame, problem: Problem, fidelity: Fideli
         method="best observed",
         details={"iteration": int(best["iteration"]), "trial": int(best["trial"])},
     )
+
+
+def fallback(observations: pd.DataFrame, problem: Problem, fidelity: Fidelity, note: str) -> Recommendation:
+    """The best observed mixture at ``fidelity``, saying why the strategy's own model was not used."""
+    rec = best_observed(observations, problem, fidelity)
+    rec.details["note"] = note
+    return rec

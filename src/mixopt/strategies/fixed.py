@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mixopt.simplex import check_mixture
+from mixopt.core.simplex import check_mixture
+from mixopt.strategies import options as opt
 from mixopt.strategies.base import ProposalBatch, Strategy
 
 
@@ -14,14 +15,15 @@ class Fixed(Strategy):
     the candidate nearest to it."""
 
     name = "fixed"
-    defaults = {"mixture": None}
+    declared_options = {"mixture": opt.Option(None, "a mapping of every domain to its weight",
+                                              lambda v: isinstance(v, dict))}
 
     @classmethod
     def check_options(cls, options, domains) -> None:
-        super().check_options(options, domains)
         mixture = options.get("mixture")
         if not isinstance(mixture, dict):
             raise ValueError(f"fixed: 'mixture' must map every domain to a weight, got {mixture!r}")
+        super().check_options(options, domains)
         unknown = sorted(set(mixture) - set(domains))
         missing = sorted(set(domains) - set(mixture))
         if unknown or missing:

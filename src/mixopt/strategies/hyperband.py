@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixopt.observations import losses as loss_matrix
-from mixopt.observations import mixtures
-from mixopt.problem import Fidelity
+from mixopt.core.observations import losses as loss_matrix
+from mixopt.core.observations import mixtures
+from mixopt.core.problem import Fidelity
+from mixopt.core.simplex import is_among, same_mixture
+from mixopt.strategies import options as opt
 from mixopt.strategies.base import Proposal, ProposalBatch, Recommendation, Strategy
 
 
@@ -36,17 +38,7 @@ class HyperbandStrategy(Strategy):
     """
 
     name = "hyperband"
-    defaults = {"eta": 3, "min_steps": None}
-
-    @classmethod
-    def check_options(cls, options, domains) -> None:
-        super().check_options(options, domains)
-        eta = options.get("eta", 3)
-        if not isinstance(eta, int) or isinstance(eta, bool) or eta < 2:
-            raise ValueError(f"hyperband: eta must be an integer >= 2, got {eta!r}")
-        low = options.get("min_steps")
-        if low is not None and (not isinstance(low, int) or isinstance(low, bool) or low < 1):
-            raise ValueError(f"hyperband: min_steps must be a positive integer, got {low!r}")
+    declared_options = {"eta": opt.integer_at_least(2, 3), "min_steps": opt.positive_int(None, optional=True)}
 
     # -- budgets -------------------------------------------------------------------------------
 
@@ -78,6 +70,7 @@ class HyperbandStrategy(Strategy):
     # -- SMAC ----------------------------------------------------------------------------------
 
     def _smac(self, output_directory: str):
+        # SMAC takes seconds to import: only a hyperband run needs it (here and below)
         from ConfigSpace import Categorical, ConfigurationSpace, Float
         from smac import HyperbandFacade, Scenario
 
@@ -112,7 +105,7 @@ class HyperbandStrategy(Strategy):
             asked = [smac.ask() for _ in rows]  # the whole batch first, as when it was proposed
             for info, ((_, trial), row) in zip(asked, rows):
                 asked_w, asked_steps = self.mixture(info.config), self.steps(info.budget)
-                if np.abs(asked_w - row["mixture"]).max() > 1e-6 or asked_steps != row["steps"]:
+                if not same_mixture(asked_w, row["mixture"]) or asked_steps != row["steps"]:
                     raise ValueError(
                         f"hyperband (seed {self.seed}) replays its own history, but iteration {iteration} trial "
                         f"{trial} is not the trial it proposed there (it proposed {np.round(asked_w, 4).tolist()} "
@@ -151,7 +144,7 @@ class HyperbandStrategy(Strategy):
             raise ValueError("hyperband: no successful trial to recommend from")
         w = self.mixture(incumbent)
         ok = observations[(observations["status"] == "ok") & (observations["scale"] == self.fidelity.scale)]
-        ok = ok[np.abs(mixtures(ok, self.problem) - w).max(axis=1) <= 1e-6]
+        ok = ok[is_among(mixtures(ok, self.problem), w[None])]
         row = ok.loc[[ok["step"].astype(float).idxmax()]]
         fidelity = Fidelity(self.fidelity.scale, int(row["step"].iloc[0]))
         return Recommendation(

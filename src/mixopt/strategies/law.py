@@ -15,16 +15,25 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from mixopt.core.observations import at_fidelity, losses, mixtures, successful_checkpoints, successful_runs
+from mixopt.core.problem import Problem
+from mixopt.core.simplex import nearest_gap, same_mixture
 from mixopt.laws import Law, LawFitError, Runs, make_law
 from mixopt.laws.base import require
 from mixopt.laws.optimum import minimise
-from mixopt.observations import at_fidelity, losses, mixtures
-from mixopt.strategies.base import ProposalBatch, Recommendation, Strategy, best_observed
+from mixopt.strategies import options as opt
+from mixopt.strategies.base import ProposalBatch, Recommendation, Strategy, fallback
 
 
-def runs_from_observations(observations: pd.DataFrame, problem) -> Runs:
+#: The law's optimum counts as tried when a trained mixture is this close (largest weight
+#: difference): a law's minimiser moves a little with every refit, and retraining a near-copy
+#: teaches it nothing.
+TRIED_RADIUS = 1e-3
+
+
+def runs_from_observations(observations: pd.DataFrame, problem: Problem) -> Runs:
     """Every successful checkpoint with a loss for each evaluation domain, as a law's data."""
-    rows = observations[(observations["status"] == "ok") & pd.to_numeric(observations["step"], errors="coerce").notna()]
+    rows = successful_checkpoints(observations)
     y = losses(rows, problem)
     keep = np.isfinite(y).all(axis=1)
     rows, y = rows[keep], y[keep]
@@ -47,34 +56,18 @@ class LawStrategy(Strategy):
     """
 
     law: ClassVar[str]
-    law_options: ClassVar[dict[str, Any]] = {}
-    defaults: ClassVar[dict[str, Any]] = {"min_runs": None, "samples": 4096}
+    law_options: ClassVar[tuple[str, ...]] = ()
+    declared_options: ClassVar[dict[str, opt.Option]] = {
+        "min_runs": opt.positive_int(None, optional=True), "samples": opt.positive_int(4096)}
     #: RegMix's rule: recommend the mean of the k best predicted mixtures (None: the minimiser).
     top_k: ClassVar[int | None] = None
-
-    @classmethod
-    def check_options(cls, options, domains) -> None:
-        super().check_options(options, domains)
-        for key in ("min_runs", "samples"):
-            value = options.get(key)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ValueError(f"{cls.name}: option {key!r} must be a positive integer, got {value!r}")
-        for key, allowed in cls.choices().items():
-            if key in options and options[key] not in allowed:
-                raise ValueError(f"{cls.name}: option {key!r} must be one of {list(allowed)}, got {options[key]!r}")
-
-    @classmethod
-    def choices(cls) -> dict[str, tuple]:
-        """Law options with a fixed set of values."""
-        return {}
 
     def make_law(self) -> Law:
         return make_law(self.law, **{k: self.options[k] for k in self.law_options})
 
     def fit(self, observations: pd.DataFrame) -> Law:
         """The law fitted on every observed checkpoint; LawFitError when it cannot be identified."""
-        ok = observations[(observations["status"] == "ok") & pd.to_numeric(observations["step"], errors="coerce").notna()]
-        require(len(ok[["iteration", "trial"]].drop_duplicates()), self.options["min_runs"] or self.problem.dim + 2,
+        require(successful_runs(observations), self.options["min_runs"] or self.problem.dim + 2,
                 self.name, "successful run(s) (min_runs)")
         return self.make_law().fit(runs_from_observations(observations, self.problem))
 
@@ -95,13 +88,13 @@ class LawStrategy(Strategy):
             best = minimise(objective, self.problem.dim, seed, candidates=pool)
         else:
             best = minimise(objective, self.problem.dim, seed, samples=self.options["samples"], top_k=self.top_k)
-            if len(tried) and np.abs(tried - best).max(axis=1).min() < 1e-3:
+            if nearest_gap(best[None], tried)[0] < TRIED_RADIUS:
                 # the law's optimum was trained already: its best prediction among untried points
                 points = self.initial_design(self.options["samples"], iteration).copy()
                 best = minimise(objective, self.problem.dim, seed, candidates=np.array([p.mixture for p in points]))
         exploit = self.proposals_at(best)
         explore = [p for p in self.initial_design(n, iteration + 1, observations)
-                   if np.abs(p.mixture - best).max() > 1e-6][: n - 1]
+                   if not same_mixture(p.mixture, best)][: n - 1]
         predicted = float(objective(best[None, :])[0])
         return ProposalBatch(exploit + explore, {"design": f"{self.name} minimiser + {len(explore)} space-filling",
                                                  "predicted_objective": predicted})
@@ -110,9 +103,7 @@ class LawStrategy(Strategy):
         try:
             law = self.fit(observations)
         except LawFitError as e:
-            rec = best_observed(observations, self.problem, self.fidelity)
-            rec.details["note"] = f"law not fitted ({e}); best observed instead"
-            return rec
+            return fallback(observations, self.problem, self.fidelity, f"law not fitted ({e}); best observed instead")
         objective = self._objective(law)
         w = minimise(objective, self.problem.dim, self.seed, candidates=self.candidates,
                      samples=self.options["samples"], top_k=self.top_k)
@@ -145,12 +136,8 @@ class ScalingLawStrategy(LawStrategy):
 
     name = "scaling_law"
     law = "scaling_law"
-    law_options = {"form": "additive"}
-    defaults = {**LawStrategy.defaults, **law_options}
-
-    @classmethod
-    def choices(cls) -> dict[str, tuple]:
-        return {"form": ("additive", "joint")}
+    law_options = ("form",)
+    declared_options = {**LawStrategy.declared_options, "form": opt.choice(("additive", "joint"), "additive")}
 
 
 class RegMixStrategy(LawStrategy):
@@ -159,13 +146,8 @@ class RegMixStrategy(LawStrategy):
 
     name = "regmix"
     law = "regmix"
-    law_options = {"model": "lightgbm"}
-    defaults = {**LawStrategy.defaults, **law_options}
+    declared_options = {**LawStrategy.declared_options, "model": opt.choice(("lightgbm", "linear"), "lightgbm")}
     top_k = 100
-
-    @classmethod
-    def choices(cls) -> dict[str, tuple]:
-        return {"model": ("lightgbm", "linear")}
 
     def make_law(self) -> Law:
         return make_law(self.law, model=self.options["model"], seed=self.seed)

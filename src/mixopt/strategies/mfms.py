@@ -17,7 +17,6 @@ of q is chosen greedily, each pick conditioned on the previous ones (kriging bel
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -25,20 +24,20 @@ import pandas as pd
 import torch
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
-from botorch.fit import fit_gpytorch_mll
 from gpytorch.kernels import Kernel
-from gpytorch.means import LinearMean, Mean
-from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.means import LinearMean
 
-from mixopt.kernels import DISTANCES, mixture_fidelity_kernel
-from mixopt.observations import losses, mixtures
-from mixopt.problem import Fidelity
-from mixopt.simplex import space_filling
-from mixopt.strategies.base import Proposal, ProposalBatch, Recommendation, best_observed
-from mixopt.strategies.gp import DTYPE, GPStrategy
+from mixopt.core.observations import losses, mixtures, successful_runs
+from mixopt.core.problem import Fidelity
+from mixopt.core.simplex import is_among, space_filling
+from mixopt.gp.kernels import DISTANCES, mixture_fidelity_kernel
+from mixopt.gp.means import FidelityLinearMean
+from mixopt.strategies import options as opt
+from mixopt.strategies.base import Proposal, ProposalBatch, Recommendation, fallback
+from mixopt.strategies.gp_model import DTYPE, GPModelStrategy, Outputs
 
 
-class MFMSStrategy(GPStrategy):
+class MFMSStrategy(GPModelStrategy):
     """Options:
         scales: proxy scales of the fidelity grid (default: every known scale).
         step_fractions: fractions of each scale's full run in the grid.
@@ -47,7 +46,7 @@ class MFMSStrategy(GPStrategy):
         min_observations: runs before the GP is used (a space-filling design at the cheapest
             full-length fidelity until then).
         mixture_kernel: ``rbf`` (ARD, the paper's), or a simplex distance: ``tv`` (total
-            variation) or ``js`` (Jensen-Shannon), see :mod:`mixopt.kernels`.
+            variation) or ``js`` (Jensen-Shannon), see :mod:`mixopt.gp.kernels`.
         mean: ``linear`` in every input (the paper's), or ``fidelity``: linear in size and steps
             only, so the mixture's effect lives in the GP alone and shrinks evenly across
             mixtures as the target gets further from what was trained.
@@ -59,35 +58,18 @@ class MFMSStrategy(GPStrategy):
 
     name = "mfms"
     picks_fidelity = True
-    defaults = {"scales": None, "step_fractions": [0.25, 0.5, 1.0], "cooling_iterations": 10,
-                "raw_samples": 1024, "min_observations": 4, "recommend_from": "observed",
-                "mixture_kernel": "rbf", "structure": "product", "mean": "linear",
-                "prior_mean": None}
-
-    @classmethod
-    def check_options(cls, options, domains) -> None:
-        super(GPStrategy, cls).check_options(options, domains)
-        from mixopt.laws import LAWS
-
-        prior = options.get("prior_mean")
-        if prior is not None and prior not in LAWS:
-            raise ValueError(f"mfms: prior_mean must be one of {sorted(LAWS)}, got {prior!r}")
-        fractions = options.get("step_fractions", cls.defaults["step_fractions"])
-        if not fractions or any(not isinstance(x, (int, float)) or not 0 < x <= 1 for x in fractions):
-            raise ValueError(f"mfms: step_fractions must be numbers in (0, 1], got {fractions!r}")
-        for key in ("cooling_iterations", "raw_samples", "min_observations"):
-            value = options.get(key, cls.defaults[key])
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"mfms: option {key!r} must be a positive integer, got {value!r}")
-        for key, allowed in (("mixture_kernel", ("rbf", *DISTANCES)), ("structure", ("product", "additive")),
-                             ("mean", ("linear", "fidelity"))):
-            if options.get(key, cls.defaults[key]) not in allowed:
-                raise ValueError(f"mfms: {key} must be one of {list(allowed)}, got {options[key]!r}")
-        if options.get("recommend_from", "observed") not in ("observed", "anywhere"):
-            raise ValueError(f"mfms: recommend_from must be 'observed' or 'anywhere', got {options['recommend_from']!r}")
-        scales = options.get("scales")
-        if scales is not None and (not isinstance(scales, list) or not all(isinstance(s, str) for s in scales)):
-            raise ValueError(f"mfms: scales must be a list of scale names, got {scales!r}")
+    declared_options = {
+        **GPModelStrategy.declared_options,
+        "scales": opt.names(None, "scale names"),
+        "step_fractions": opt.unit_fractions([0.25, 0.5, 1.0]),
+        "cooling_iterations": opt.positive_int(10),
+        "raw_samples": opt.positive_int(1024),
+        "min_observations": opt.positive_int(4),
+        "recommend_from": opt.choice(("observed", "anywhere"), "observed"),
+        "mixture_kernel": opt.choice(("rbf", *DISTANCES), "rbf"),
+        "structure": opt.choice(("product", "additive"), "product"),
+        "mean": opt.choice(("linear", "fidelity"), "linear"),
+    }
 
     # -- fidelities ----------------------------------------------------------------------------
 
@@ -159,39 +141,31 @@ class MFMSStrategy(GPStrategy):
 
     # -- model ---------------------------------------------------------------------------------
 
-    def _training_data(self, observations: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every checkpoint of every run at a known scale: `n x (d + 2)` inputs, `n x m` losses."""
+    def training_data(self, observations: pd.DataFrame, outputs: Outputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every checkpoint of every run at a known scale: `n x (d + 2)` inputs, `n x k` outcomes."""
         rows = observations[observations["scale"].isin(list(self.problem.full_steps))]
         rows = rows[pd.to_numeric(rows["step"], errors="coerce").notna()]
-        y = losses(rows, self.problem)[:, self.modelled] if len(rows) else np.zeros((0, len(self.modelled)))
+        y = losses(rows, self.problem)[:, outputs.modelled] if len(rows) else np.zeros((0, len(outputs.modelled)))
         keep = np.isfinite(y).all(axis=1)
-        rows, y = rows[keep], y[keep]
-        y = self._outcomes(y)  # proposing needs only the objective: one GP, not one per domain
+        rows, y = rows[keep], outputs.of_losses(y[keep])
         if rows.empty:
-            return torch.zeros(0, self.problem.dim + 2, dtype=DTYPE), torch.zeros(0, len(self.modelled), dtype=DTYPE)
+            return (torch.zeros(0, self.problem.dim + 2, dtype=DTYPE),
+                    torch.zeros(0, len(outputs.modelled), dtype=DTYPE))
         X = np.hstack([mixtures(rows, self.problem),
                        self._fidelity_features(rows["scale"].to_numpy(), rows["step"].to_numpy(dtype=float))])
         return torch.tensor(X, dtype=DTYPE), torch.tensor(y, dtype=DTYPE)
 
-    def fit(self, observations: pd.DataFrame) -> SingleTaskGP:
-        X, Y = self._training_data(observations)
-        if len(X) < 2:
-            raise ValueError(f"mfms: needs at least 2 observed checkpoints, has {len(X)}")
-        key = (X.numpy().tobytes(), Y.numpy().tobytes())
-        if getattr(self, "_fitted", (None,))[0] == key:
-            return self._fitted[1]
+    def build_model(self, X: torch.Tensor, Y: torch.Tensor, observations: pd.DataFrame,
+                    outputs: Outputs) -> SingleTaskGP:
+        """The paper's product kernel over (mixture, size, steps) and a linear mean, or the law's."""
         d, m = self.problem.dim, Y.shape[-1]
         batch = torch.Size([m]) if m > 1 else torch.Size([])
         covar = self.covariance(d, batch)
         torch.manual_seed(self.seed)
-        mean = self.prior_modules(observations, Y).get("mean_module") or (
+        mean = self.prior_mean(observations, Y, outputs) or (
             LinearMean(d + 2, batch_shape=batch) if self.options["mean"] == "linear"
             else FidelityLinearMean(d, batch_shape=batch))
-        model = SingleTaskGP(X, Y, covar_module=covar, mean_module=mean,
-                             outcome_transform=Standardize(m=m))
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-        self._fitted = (key, model)
-        return model
+        return SingleTaskGP(X, Y, covar_module=covar, mean_module=mean, outcome_transform=Standardize(m=m))
 
     def covariance(self, d: int, batch: torch.Size) -> Kernel:
         """The paper's product kernel over (mixture, size, steps); see :func:`mixture_fidelity_kernel`."""
@@ -202,10 +176,11 @@ class MFMSStrategy(GPStrategy):
 
     # -- acquisition ---------------------------------------------------------------------------
 
-    def _objective_posterior(self, model, X: torch.Tensor, noisy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _objective_posterior(self, model, X: torch.Tensor, outputs: Outputs,
+                             noisy: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Objective (a loss) mean `k x q` and covariance `k x q x q` of `k x q x D` inputs."""
         with torch.no_grad():
-            post = model.posterior(X, posterior_transform=self._negated_objective(), observation_noise=noisy)
+            post = model.posterior(X, posterior_transform=outputs.negated_objective(), observation_noise=noisy)
         return -post.mean.squeeze(-1), post.mvn.covariance_matrix
 
     def _observed_mixtures(self, observations: pd.DataFrame) -> np.ndarray:
@@ -213,17 +188,22 @@ class MFMSStrategy(GPStrategy):
         seen = np.unique(mixtures(observations[observations["status"] == "ok"], self.problem), axis=0)
         return seen[np.isfinite(seen).all(axis=1)]
 
-    def incumbent(self, model, observations: pd.DataFrame) -> float:
-        """Lowest posterior mean of the target objective over the mixtures observed so far."""
-        seen = self._observed_mixtures(observations)
-        mean, _ = self._objective_posterior(model, self.inputs(seen, self.problem.target).unsqueeze(1), noisy=False)
-        return float(mean.min())
+    def _target_means(self, model, w: np.ndarray, outputs: Outputs) -> torch.Tensor:
+        """Posterior mean of the target objective at `k x d` mixtures; `k x 1`."""
+        mean, _ = self._objective_posterior(model, self.inputs(w, self.problem.target).unsqueeze(1), outputs,
+                                            noisy=False)
+        return mean
 
-    def value_of_observing(self, model, w: np.ndarray, fidelity: Fidelity, best: float) -> np.ndarray:
+    def incumbent(self, model, observations: pd.DataFrame, outputs: Outputs) -> float:
+        """Lowest posterior mean of the target objective over the mixtures observed so far."""
+        return float(self._target_means(model, self._observed_mixtures(observations), outputs).min())
+
+    def value_of_observing(self, model, w: np.ndarray, fidelity: Fidelity, best: float,
+                           outputs: Outputs) -> np.ndarray:
         """Expected improvement of the target objective from observing `k x d` mixtures at
         ``fidelity`` (see the module docstring); `k`."""
         X = torch.stack([self.inputs(w, self.problem.target), self.inputs(w, fidelity)], dim=1)
-        mean, cov = self._objective_posterior(model, X, noisy=True)
+        mean, cov = self._objective_posterior(model, X, outputs, noisy=True)
         spread = (cov[:, 0, 1] / cov[:, 1, 1].clamp_min(1e-12).sqrt()).clamp_min(1e-9)
         gap = best - mean[:, 0]
         u = gap / spread
@@ -234,15 +214,16 @@ class MFMSStrategy(GPStrategy):
     def cost_exponent(self, iteration: int) -> float:
         return max(0.0, 1.0 - (iteration - 1) / self.options["cooling_iterations"])
 
-    def _mixture_candidates(self, model, observations: pd.DataFrame, seed: int) -> np.ndarray:
+    def _mixture_candidates(self, model, observations: pd.DataFrame, seed: int, outputs: Outputs) -> np.ndarray:
+        """The pool, or space-filling points, the observed mixtures and points near the 5 best."""
         if self.candidates is not None:
             return self.candidates
         rng = np.random.default_rng(seed)
         base = space_filling(self.options["raw_samples"], self.problem.dim, seed)
         seen = self._observed_mixtures(observations)
-        mean, _ = self._objective_posterior(model, self.inputs(seen, self.problem.target).unsqueeze(1), noisy=False)
-        top = seen[np.argsort(mean[:, 0].numpy())[:5]]
-        local = np.vstack([rng.dirichlet(50 * w + 0.5, size=64) for w in top]) if len(top) else np.zeros((0, self.problem.dim))
+        top = seen[np.argsort(self._target_means(model, seen, outputs)[:, 0].numpy())[:5]]
+        local = (np.vstack([rng.dirichlet(50 * w + 0.5, size=64) for w in top]) if len(top)
+                 else np.zeros((0, self.problem.dim)))
         return np.vstack([base, seen, local])
 
     def _already_observed(self, observations: pd.DataFrame, w: np.ndarray, grid: list[Fidelity]) -> np.ndarray:
@@ -252,36 +233,30 @@ class MFMSStrategy(GPStrategy):
         for fi, f in enumerate(grid):
             rows = ok[(ok["scale"] == f.scale) & (pd.to_numeric(ok["step"]) >= f.steps)]
             if len(rows):
-                seen = mixtures(rows, self.problem)
-                gaps = np.abs(w[:, None, :] - seen[None, :, :]).max(-1).min(-1)
-                done[fi] = gaps <= 1e-6
+                done[fi] = is_among(w, mixtures(rows, self.problem))
         return done
 
     def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
-        X, _ = self._training_data(observations)
-        runs = observations[observations["status"] == "ok"].groupby(["iteration", "trial"]).ngroups if len(observations) else 0
+        outputs = self.outputs(objective_only=True)  # proposing needs only the objective: one GP
+        X, _ = self.training_data(observations, outputs)
+        runs = successful_runs(observations)
         grid = self.grid()
         if runs < self.options["min_observations"] or len(X) < 2:
             where = self.design_fidelity(grid, n)
             return ProposalBatch(self.initial_design(n, iteration, observations, where),
                                  {"design": "space-filling at the cheapest full run", "runs": runs})
-        with self.objective_only():
-            return self._propose(observations, n, iteration, self.iteration_seed(iteration), grid)
-
-    def _propose(self, observations: pd.DataFrame, n: int, iteration: int, seed: int,
-                 grid: list[Fidelity]) -> ProposalBatch:
-        X, _ = self._training_data(observations)
-        model = self.fit(observations)
-        best = self.incumbent(model, observations)
+        seed = self.iteration_seed(iteration)
+        model = self.fit(observations, outputs)
+        best = self.incumbent(model, observations, outputs)
         alpha = self.cost_exponent(iteration)
-        w = self._mixture_candidates(model, observations, seed)
+        w = self._mixture_candidates(model, observations, seed, outputs)
         unit = self.cost(self.problem.target)
         chosen: list[Proposal] = []
         done = self._already_observed(observations, w, grid)
         if self.candidates is not None and self.available is not None:  # pool: not recorded there
             done |= ~np.stack([self.available.get(f, np.ones(len(w), dtype=bool)) for f in grid])
         for _ in range(n):
-            scores = np.stack([self.value_of_observing(model, w, f, best) / (self.cost(f) / unit) ** alpha
+            scores = np.stack([self.value_of_observing(model, w, f, best, outputs) / (self.cost(f) / unit) ** alpha
                                for f in grid])  # `|grid| x k`
             scores[done] = -np.inf
             if not np.isfinite(scores).any():
@@ -304,21 +279,16 @@ class MFMSStrategy(GPStrategy):
     def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
         """The mixture minimising the posterior mean of the target objective at the target fidelity,
         among the candidates (pool) or a dense set plus every observed mixture."""
-        with self.objective_only(not per_domain):
-            return self._recommend(observations)
-
-    def _recommend(self, observations: pd.DataFrame) -> Recommendation:
-        X, _ = self._training_data(observations)
+        outputs = self.outputs(objective_only=not per_domain)
+        X, _ = self.training_data(observations, outputs)
         if len(X) < 2:
-            rec = best_observed(observations, self.problem)
-            rec.details["note"] = "too few observations to fit the GP"
-            return rec
-        model = self.fit(observations)
+            return fallback(observations, self.problem, self.problem.target, "too few observations to fit the GP")
+        model = self.fit(observations, outputs)
         if self.options["recommend_from"] == "observed":
             w = self._observed_mixtures(observations)
         else:
-            w = self._mixture_candidates(model, observations, self.iteration_seed(0))
-        prediction = self._predict(model, self.inputs(w, self.problem.target))
+            w = self._mixture_candidates(model, observations, self.iteration_seed(0), outputs)
+        prediction = self.predict(model, self.inputs(w, self.problem.target), outputs)
         best = int(np.argmin(prediction["objective_mean"]))
         trained = (observations["scale"] == self.problem.target.scale).any()
         return Recommendation(
@@ -332,15 +302,3 @@ class MFMSStrategy(GPStrategy):
                      **({} if trained else {"note": f"the target scale {self.problem.target.scale} was never "
                                                     "trained: its prediction is an extrapolation across sizes"})},
         )
-
-
-class FidelityLinearMean(Mean):
-    """A mean linear in the two fidelity inputs (after `d` mixture inputs), constant in the mixture."""
-
-    def __init__(self, d: int, batch_shape: torch.Size = torch.Size()) -> None:
-        super().__init__()
-        self.d = d
-        self.linear = LinearMean(2, batch_shape=batch_shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x[..., self.d:])

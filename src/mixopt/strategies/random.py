@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mixopt.simplex import dirichlet
+from mixopt.core.simplex import dirichlet
+from mixopt.strategies import options as opt
 from mixopt.strategies.base import ProposalBatch, Strategy
 
 
@@ -14,14 +15,7 @@ class RandomSearch(Strategy):
     distinct candidates not yet tried, uniformly at random (alpha is then unused)."""
 
     name = "random"
-    defaults = {"alpha": 1.0}
-
-    @classmethod
-    def check_options(cls, options, domains) -> None:
-        super().check_options(options, domains)
-        alpha = options.get("alpha", 1.0)
-        if not isinstance(alpha, (int, float)) or alpha <= 0:
-            raise ValueError(f"random: alpha must be a positive number, got {alpha!r}")
+    declared_options = {"alpha": opt.positive_number(1.0)}
 
     def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         if self.candidates is not None:

@@ -1,12 +1,12 @@
-"""Strategy names -> classes."""
+"""Strategy names -> classes, and building one for a problem."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-import numpy as np
-
-from mixopt.problem import Problem
+from mixopt.core.problem import Problem
+from mixopt.core.space import MixtureSpace
+from mixopt.settings import StrategySettings
 from mixopt.strategies.base import Strategy
 from mixopt.strategies.fixed import Fixed
 from mixopt.strategies.gp import GPStrategy
@@ -33,20 +33,12 @@ def check_strategy_options(name: str, options: Mapping[str, Any], domains: list[
 
 
 def make_strategy(name: str, problem: Problem, seed: int, options: Mapping[str, Any] | None = None,
-                  candidates: np.ndarray | None = None) -> Strategy:
-    """``candidates``: `m x d` mixtures the strategy is restricted to (a run table's pool)."""
-    return strategy_class(name)(problem, seed=seed, candidates=candidates, **dict(options or {}))
+                  space: MixtureSpace | None = None) -> Strategy:
+    """``space``: which mixtures may run at each fidelity (a back end; ``None``: any mixture)."""
+    return strategy_class(name)(problem, seed=seed, space=space, **dict(options or {}))
 
 
-def strategy_from_config(config: Mapping[str, Any], problem: Problem) -> Strategy:
-    """The config's strategy; with the table back end in pool mode, restricted to the recorded
-    mixtures it can run (at its scale and at the target)."""
-    settings = config["strategy"]
-    options = dict(settings.get("options") or {})
-    strategy = make_strategy(settings["name"], problem, config.get("seed", 0), options)
-    backend = config.get("backend", {})
-    if backend.get("name") == "table" and backend.get("mode", "pool") == "pool":
-        from mixopt.tables.backend import TableBackend
-
-        TableBackend.from_config(config).restrict(strategy)
-    return strategy
+def strategy_from_settings(settings: StrategySettings, problem: Problem, seed: int,
+                           space: MixtureSpace | None = None) -> Strategy:
+    """The strategy a config names, restricted to what ``space`` can run."""
+    return make_strategy(settings.name, problem, seed, settings.options, space)

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Mapping
-
 import numpy as np
 import pandas as pd
 
-from mixopt.tables.runtable import RunTable, RunTableError
+from mixopt.settings import TableSettings
+from mixopt.tables.runtable import RunTable, RunTableError, read_run_table
 
 REGMIX_TOKENS_PER_STEP = 512 * 2048
 REGMIX_SCALES = {  # label -> (params, steps, mixture file, loss file)
@@ -142,26 +141,22 @@ def load_olmix(path: str | Path, name: str = "dclm", metrics: list[str] | None =
     return RunTable.from_long(long, name=f"olmix {name} ({folder})", mixture_domains=domains, eval_domains=tasks)
 
 
-def load_table(spec: Mapping, base_dir: str | Path = ".") -> RunTable:
-    """A run table from a config mapping ``{format, path, setting, name}``.
+def load_table(spec: TableSettings, base_dir: str | Path = ".") -> RunTable:
+    """The run table ``spec`` (``backend.table`` of a config) names.
 
     ``format``: ``regmix`` (``path`` optional: the vendored copy), ``mixinglaws``, ``olmix`` or
     ``long`` (mixopt's own format, CSV or parquet). Relative paths start at ``base_dir``.
     """
-    fmt = spec.get("format", "long")
-    path = spec.get("path")
-    if path is not None:
-        path = Path(base_dir) / path
+    fmt = spec.format
+    path = None if spec.path is None else Path(base_dir) / spec.path
     if fmt == "regmix":
         return load_regmix(path)
     if path is None:
         raise RunTableError(f"run table format {fmt!r} needs a 'path'")
     if fmt == "mixinglaws":
-        return load_mixinglaws(path, spec.get("setting", "5Mix"))
+        return load_mixinglaws(path, spec.setting)
     if fmt == "olmix":
-        return load_olmix(path, spec.get("name", "dclm"), spec.get("metrics"))
+        return load_olmix(path, spec.name, None if spec.metrics is None else list(spec.metrics))
     if fmt == "long":
-        from mixopt.tables.runtable import read_run_table
-
         return read_run_table(path)
     raise RunTableError(f"unknown run table format {fmt!r}; choose from regmix, mixinglaws, olmix, long")

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mixopt.simplex import SUM_TOLERANCE
+from mixopt.core.atomic import atomic_open
+from mixopt.core.simplex import SUM_TOLERANCE
 
 ID_COLUMNS = ["run_id", "scale", "params", "step", "tokens", "domain", "loss"]
 #: Recorded mixtures are often rounded (RegMix: 3 decimals); sums within this are renormalised.
@@ -189,7 +190,6 @@ class RunTable:
 
     def write(self, path: str | Path) -> None:
         """Write the long table as CSV or parquet (by the file's suffix)."""
-        from mixopt.atomic import atomic_open
 
         path = Path(path)
         with atomic_open(path, "wb") as f:

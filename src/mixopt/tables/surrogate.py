@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from mixopt.core.atomic import atomic_open
 from mixopt.tables.runtable import RunTable
 
 FORMAT = 1
@@ -232,7 +233,6 @@ class Surrogate:
 
     def save(self, path: str | Path) -> None:
         """One torch file of tensors and plain metadata; :meth:`load` reads it with ``weights_only=True``."""
-        from mixopt.atomic import atomic_open
 
         with atomic_open(Path(path), "wb") as f:
             torch.save({"state": self.net.state_dict(), "norm": self.norm, "meta": self._meta}, f)

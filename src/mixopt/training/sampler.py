@@ -9,10 +9,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-__all__ = ["MixtureSampler", "validate_mixture"]
+from mixopt.core.simplex import SUM_TOLERANCE
 
-# Weights come from optimisers and YAML; allow float round-off but nothing a human would notice.
-from mixopt.simplex import SUM_TOLERANCE as WEIGHT_SUM_TOL
+__all__ = ["MixtureSampler", "validate_mixture"]
 
 
 def validate_mixture(weights: Mapping[str, float]) -> None:
@@ -28,9 +27,10 @@ def validate_mixture(weights: Mapping[str, float]) -> None:
             raise ValueError(f"domain {name!r}: weight {w!r} is not a number")
         if not math.isfinite(w) or w < 0:
             raise ValueError(f"domain {name!r}: weight {w!r} must be finite and >= 0")
+    # Weights come from optimisers and YAML: float round-off is allowed, nothing a human would notice.
     total = math.fsum(float(w) for w in weights.values())
-    if abs(total - 1.0) > WEIGHT_SUM_TOL:
-        raise ValueError(f"mixture weights sum to {total!r}, not 1 (tolerance {WEIGHT_SUM_TOL}): {dict(weights)}")
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise ValueError(f"mixture weights sum to {total!r}, not 1 (tolerance {SUM_TOLERANCE}): {dict(weights)}")
 
 
 class MixtureSampler:

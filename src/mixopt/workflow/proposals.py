@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mixopt.atomic import write_text
-from mixopt.observations import weight_columns
-from mixopt.problem import Problem
-from mixopt.simplex import check_mixture
+from mixopt.core.atomic import write_text
+from mixopt.core.observations import weight_columns
+from mixopt.core.problem import Problem
+from mixopt.core.simplex import check_mixture
 from mixopt.strategies.base import ProposalBatch
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_dir", "write_json", "write_text"]
+__all__ = ["atomic_open", "atomic_dir", "json_safe", "write_json", "write_text"]
 
 
 def _umask() -> int:
@@ -94,11 +95,23 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         raise
 
 
+def json_safe(obj: Any) -> Any:
+    """Non-finite floats -> None (strict JSON has no NaN), numpy scalars -> Python, tuples -> lists."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "shape", None) == ():  # a numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def write_json(obj: Any, path: Path) -> None:
-    """Write ``obj`` as indented, key-ordered-as-given JSON, atomically."""
-    with atomic_open(path, "w") as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+    """Write ``obj`` as indented, key-ordered-as-given, strict JSON (NaN and inf as ``null``),
+    atomically."""
+    write_text(Path(path), json.dumps(json_safe(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:

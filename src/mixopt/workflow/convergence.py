@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mixopt.observations import at_fidelity, trial_costs
-from mixopt.problem import Problem
+from mixopt.core.observations import at_fidelity, trial_costs
+from mixopt.core.problem import Problem
 
 
 def convergence_table(table: pd.DataFrame, problem: Problem) -> pd.DataFrame:
@@ -26,7 +26,7 @@ def convergence_table(table: pd.DataFrame, problem: Problem) -> pd.DataFrame:
 
 
 def plot_convergence(curve: pd.DataFrame, path: str | Path, title: str) -> None:
-    import matplotlib
+    import matplotlib  # only the plotting step pays for matplotlib's import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

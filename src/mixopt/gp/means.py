@@ -1,6 +1,7 @@
-"""A fitted law as the prior mean of a BoTorch GP (the law-informed GP of the strategies).
+"""GP mean functions: a fitted law as the prior mean (the law-informed GP), and a mean linear in
+the fidelity inputs only.
 
-The GP then models what the law leaves: where runs were seen it corrects the law, away from them
+With a law as its mean, the GP models what the law leaves: where runs were seen it corrects the law, away from them
 it falls back on the law instead of a constant. The law is a NumPy function, so its gradient (which
 BoTorch's acquisition optimiser needs) is taken by central differences.
 """
@@ -11,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from gpytorch.means import Mean
+from gpytorch.means import LinearMean, Mean
 
 InputsToLosses = Callable[[np.ndarray], np.ndarray]  # `n x D` GP inputs -> `n x m` law predictions
 
@@ -70,3 +71,15 @@ class LawMean(Mean):
         else:
             values = values[..., 0]
         return values + self.constant
+
+
+class FidelityLinearMean(Mean):
+    """A mean linear in the two fidelity inputs (after `d` mixture inputs), constant in the mixture."""
+
+    def __init__(self, d: int, batch_shape: torch.Size = torch.Size()) -> None:
+        super().__init__()
+        self.d = d
+        self.linear = LinearMean(2, batch_shape=batch_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x[..., self.d:])

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mixopt.atomic import write_text
-from mixopt.observations import at_fidelity, trial_costs
-from mixopt.problem import Problem
+from mixopt.core.atomic import write_text
+from mixopt.core.observations import at_fidelity, trial_costs
+from mixopt.core.problem import Problem
 from mixopt.strategies.base import Recommendation, best_observed
 
 

@@ -16,7 +16,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from mixopt.problem import Fidelity, Problem
+from mixopt.core.problem import Fidelity, Problem
 
 ID_COLUMNS = [
     "iteration", "trial", "status", "error", "scale", "seed", "n_params",
@@ -91,6 +91,16 @@ def at_fidelity(table: pd.DataFrame, fidelity: Fidelity) -> pd.DataFrame:
     """
     ok = table[(table["status"] == "ok") & (table["scale"] == fidelity.scale) & (table["step"] == fidelity.steps)]
     return ok[pd.to_numeric(ok["objective"]).notna()]
+
+
+def successful_checkpoints(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of successful trials that are checkpoints (have a step)."""
+    return table[(table["status"] == "ok") & pd.to_numeric(table["step"], errors="coerce").notna()]
+
+
+def successful_runs(table: pd.DataFrame) -> int:
+    """How many trials succeeded."""
+    return len(successful_checkpoints(table)[["iteration", "trial"]].drop_duplicates())
 
 
 def mixtures(table: pd.DataFrame, problem: Problem) -> np.ndarray:

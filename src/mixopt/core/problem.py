@@ -30,6 +30,8 @@ class Problem:
         step_flops: scale -> training FLOPs of one optimiser step (6 x params x tokens per step).
         recorded_steps: scale -> the only steps a run can stop at (recorded runs); empty: any step.
         params: scale -> model parameters N (what a scaling law extrapolates in).
+        target_tokens: training tokens of a run at the target, as the user or the table gives
+            them (``None``: ``tokens(target)``).
     """
 
     domains: tuple[str, ...]
@@ -40,6 +42,7 @@ class Problem:
     step_flops: Mapping[str, float] = field(default_factory=dict)
     recorded_steps: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     params: Mapping[str, float] = field(default_factory=dict)
+    target_tokens: float | None = None
 
     def __post_init__(self) -> None:
         if not self.eval_domains:
@@ -48,30 +51,6 @@ class Problem:
             raise ValueError(f"{len(self.objective_weights)} objective weights for {len(self.eval_domains)} "
                              "evaluation domains")
         object.__setattr__(self, "full_steps", {self.target.scale: self.target.steps} | dict(self.full_steps))
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> "Problem":
-        from mixopt.config import objective_weights, target_steps
-
-        backend = config.get("backend", {})
-        if backend.get("name") == "table":
-            from mixopt.tables.backend import problem_from_table
-
-            return problem_from_table(config)
-        domains = tuple(config["domains"])
-        weights = objective_weights(config, domains)
-        tokens = int(config["target"]["tokens"])
-        from mixopt.flops import config_params, config_step_flops
-
-        params = config_params(config)
-        return cls(
-            domains=domains,
-            objective_weights=np.array([weights[d] for d in domains], dtype=float),
-            target=Fidelity(config["target"]["scale"], target_steps(config)),
-            full_steps={name: tokens // (s["batch"] * s["context"]) for name, s in config["scales"].items()},
-            step_flops=config_step_flops(config, params),
-            params={k: float(v) for k, v in params.items()},
-        )
 
     @property
     def dim(self) -> int:

@@ -1,16 +1,22 @@
-"""What one training job asks a cluster for, from the proxy's shape (profiles/slurm).
+r"""What one training job asks a cluster for, from the proxy's shape (profiles/slurm).
 
 Only memory depends on the shape. The GPU count is fixed (one per trial) and the CPUs are
 ``training.threads``, the torch threads a trial really uses (on a GPU the CPU only draws batches).
+
+Snakemake evaluates these in its own process: this module imports neither torch nor transformers
+(seconds per job), so parameters are counted by formula (:func:`proxy_params`).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from mixopt.settings import ModelShape, Settings
 
 __all__ = ["proxy_params", "train_mem_mb", "trial_mem_mb"]
 
@@ -26,19 +32,18 @@ MARGIN = 1.5
 ROUND_MB = 256
 
 
-def proxy_params(shape: Mapping, vocab_size: int) -> int:
-    """Parameters of :func:`mixopt.model.build_model`'s Llama (tied embedding counted once),
-    by formula: Snakemake evaluates resources in its own process, which then need not import
-    transformers (seconds per job). Per layer: q, k, v, o (``4 W^2``), the SwiGLU MLP
-    (``3 W F``) and two RMSNorm gains; plus the embedding and the final norm."""
-    width, ffn = shape["width"], shape.get("ffn_width") or 4 * shape["width"]
-    return vocab_size * width + shape["layers"] * (4 * width * width + 3 * width * ffn + 2 * width) + width
+def proxy_params(shape: ModelShape, vocab_size: int) -> int:
+    """Parameters of :func:`mixopt.training.model.build_model`'s Llama (tied embedding counted once),
+    by formula (:func:`mixopt.training.model.parameter_count` counts the real model). Per layer:
+    q, k, v, o (``4 W^2``), the SwiGLU MLP (``3 W F``) and two RMSNorm gains; plus the embedding
+    and the final norm."""
+    width, ffn = shape.width, shape.ffn
+    return vocab_size * width + shape.layers * (4 * width * width + 3 * width * ffn + 2 * width) + width
 
 
-def train_mem_mb(shape: Mapping, vocab_size: int, device: str = "auto") -> int:
-    """Host memory (MB) for one training job of a proxy of ``shape`` (a ``scales`` entry) on
-    ``device`` (``training.device``: ``auto`` and ``cuda`` mean a GPU job, as the SLURM profile
-    asks for one).
+def train_mem_mb(shape: ModelShape, vocab_size: int, device: str = "auto") -> int:
+    """Host memory (MB) for one training job of a proxy of ``shape`` on ``device``
+    (``training.device``: ``auto`` and ``cuda`` mean a GPU job, as the SLURM profile asks for one).
 
     ``BASE_MB + MARGIN * (BYTES_PER_PARAM * params + activations)``, rounded up to 256 MB; a CPU
     run's activations are, per token, the logits, their fp32 copy and gradient (``3 * vocab``)
@@ -48,17 +53,17 @@ def train_mem_mb(shape: Mapping, vocab_size: int, device: str = "auto") -> int:
     on = "cpu" if device == "cpu" else "gpu"
     activations = 0
     if on == "cpu":
-        activations = 4 * shape["batch"] * shape["context"] * (3 * vocab_size + 40 * shape["layers"] * shape["width"])
+        activations = 4 * shape.batch * shape.context * (3 * vocab_size + 40 * shape.layers * shape.width)
     mb = BASE_MB + MARGIN * (BYTES_PER_PARAM[on] * params + activations) / 2**20
     return int(math.ceil(mb / ROUND_MB) * ROUND_MB)
 
 
-def trial_mem_mb(config: Mapping, proposals: str | Path, trial: int) -> int:
+def trial_mem_mb(settings: Settings, proposals_path: str | Path, trial: int) -> int:
     """:func:`train_mem_mb` for the scale that ``proposals.csv`` gives ``trial``; a row naming no
     configured scale (it will fail as a trial) gets the largest configured scale's figure."""
-    vocab, device = config["tokenizer"]["vocab_size"], config["training"]["device"]
-    table = pd.read_csv(proposals)
+    vocab, device = settings.tokenizer.vocab_size, settings.training.device
+    table = pd.read_csv(proposals_path)
     scales = table.loc[table["trial"] == int(trial), "scale"].tolist()
-    if len(scales) == 1 and scales[0] in config["scales"]:
-        return train_mem_mb(config["scales"][scales[0]], vocab, device)
-    return max(train_mem_mb(shape, vocab, device) for shape in config["scales"].values())
+    if len(scales) == 1 and scales[0] in settings.scales:
+        return train_mem_mb(settings.scales[scales[0]], vocab, device)
+    return max(train_mem_mb(shape, vocab, device) for shape in settings.scales.values())

@@ -1,0 +1,32 @@
+"""Where trial results come from, behind one protocol (:class:`~mixopt.backends.base.Backend`).
+
+To add a back end (say, a remote training service): write ``backends/<name>.py`` with a class
+that has ``problem``, ``mixtures_at``, ``run`` and ``preflight`` and a ``from_settings``
+classmethod (copy ``table.py`` for the shape), add its name to :data:`BACKENDS` and to the
+schema's ``backend.name`` enum, and give it a ``rules/<name>.smk`` with the rule that writes
+``results/iter_{i}/trial_{j}/metrics.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mixopt.backends.base import Backend
+from mixopt.backends.table import TableBackend
+from mixopt.backends.training import TrainingBackend
+from mixopt.settings import Settings
+
+#: config name (``backend.name``) -> back end class.
+BACKENDS = {"train": TrainingBackend, "table": TableBackend}
+
+
+def make_backend(settings: Settings, base_dir: str | Path = ".", **inputs) -> Backend:
+    """The back end ``settings.backend.name`` names, built from the settings.
+
+    ``inputs``: what a back end reads from the workflow (``shard_dirs`` for training,
+    ``surrogate_path`` for a table in surrogate mode).
+    """
+    return BACKENDS[settings.backend.name].from_settings(settings, base_dir, **inputs)
+
+
+__all__ = ["BACKENDS", "Backend", "TableBackend", "TrainingBackend", "make_backend"]

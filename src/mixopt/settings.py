@@ -1,0 +1,444 @@
+"""Typed settings: the validated config.yaml as frozen dataclasses, read once.
+
+``schemas/config.schema.yaml`` says what each key may hold and holds every default;
+:func:`with_defaults` checks a raw mapping against it and fills the defaults in, and
+:meth:`Settings.from_config` turns the result into the dataclasses below, checking what a schema
+cannot say (weights sum to one, names refer to each other). Checks that need files, a run table
+or a strategy's own options come later, in :mod:`mixopt.config`. Every problem raises one
+:class:`ConfigError` naming the key and the bad value.
+
+Nothing below this module sees the raw mapping: the library takes these settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+from mixopt.core.errors import ConfigError
+from mixopt.core.simplex import SUM_TOLERANCE
+
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+
+__all__ = [
+    "BackendSettings", "BenchSettings", "BudgetSettings", "ConfigError", "CorporaSettings", "DataSettings",
+    "DomainSettings", "ModelShape", "ObjectiveSettings", "Settings", "StrategySettings", "SurrogateSettings",
+    "TableSettings", "TargetSettings", "TokenizerSettings", "TrainingSettings", "read_yaml", "section_defaults",
+    "with_defaults",
+]
+
+
+# -- the schema --------------------------------------------------------------------------------
+
+
+def _schema() -> dict:
+    with SCHEMA_PATH.open() as f:
+        return yaml.safe_load(f)
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    key = _key(error.absolute_path)
+    if error.validator in ("additionalProperties", "required"):
+        return f"config key '{key}': {error.message}"
+    if error.validator == "oneOf" and isinstance(error.instance, dict):
+        return f"config key '{key}': give exactly one of 'builtin' or 'paths', got {sorted(error.instance)}"
+    return f"config key '{key}': bad value {error.instance!r}: {error.message}"
+
+
+def with_defaults(config: Mapping) -> dict:
+    """Return a copy of ``config`` checked against the schema, with the schema's defaults filled in.
+
+    Raises:
+        ConfigError: naming the first key the schema rejects.
+    """
+    config = copy.deepcopy(dict(config))
+    base = jsonschema.Draft202012Validator
+    set_props = base.VALIDATORS["properties"]
+
+    def fill(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from set_props(validator, properties, instance, schema)
+
+    validator_cls = jsonschema.validators.extend(base, {"properties": fill})
+    error = jsonschema.exceptions.best_match(validator_cls(_schema()).iter_errors(config))
+    if error is not None:
+        raise ConfigError(_schema_message(error))
+    return config
+
+
+def section_defaults(section: str) -> dict:
+    """The schema's defaults of one top-level section (e.g. ``training``), as a mapping."""
+    return with_defaults({"target": {"scale": "-"}, "budget": {"iterations": 1}, "strategy": {"name": "random"}})[section]
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML config file as a mapping; a syntax error names the file, the line and the column."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        with path.open() as f:
+            raw = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"config file {path}{where}: not valid YAML ({problem})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} does not hold a mapping of keys")
+    return raw
+
+
+def check_weights(weights: Mapping[str, float], domains: list[str] | tuple[str, ...], key: str,
+                  complete: bool) -> None:
+    """ConfigError unless ``weights`` name only ``domains`` (all of them when ``complete``) and sum to 1."""
+    domains = list(domains)
+    unknown = sorted(set(weights) - set(domains))
+    if unknown:
+        raise ConfigError(f"config key '{key}': unknown domain(s) {unknown}; domains are {domains}")
+    if complete and set(weights) != set(domains):
+        raise ConfigError(f"config key '{key}': missing weight(s) for {sorted(set(domains) - set(weights))}")
+    total = float(sum(weights.values()))
+    if not math.isclose(total, 1.0, abs_tol=SUM_TOLERANCE):
+        raise ConfigError(f"config key '{key}': weights must sum to 1, they sum to {total:.6g} ({dict(weights)})")
+
+
+class _Section:
+    """``from_dict``: a section's fields from its validated mapping (the schema filled the defaults)."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]):
+        return cls(**{f.name: d.get(f.name) for f in fields(cls)})  # type: ignore[call-arg]
+
+    def replace(self, **changes: Any):
+        return replace(self, **changes)  # type: ignore[type-var]
+
+
+# -- sections ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelShape(_Section):
+    """``scales.<name>``: the architecture and per-shape training hyper-parameters of one proxy.
+
+    Attributes:
+        layers: decoder blocks.
+        width: hidden size ``d_model``; divisible by ``heads``.
+        heads: attention heads (full multi-head attention, no grouped KV heads).
+        context: sequence length trained on; also ``max_position_embeddings``.
+        batch: sequences per optimiser step.
+        lr: peak learning rate of the schedule.
+        ffn_width: inner width of the SwiGLU MLP; ``None`` means ``4 * width``.
+    """
+
+    layers: int
+    width: int
+    heads: int
+    context: int
+    batch: int
+    lr: float
+    ffn_width: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("layers", "width", "heads", "context", "batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ModelShape.{name} must be a positive int, got {value!r}")
+        if self.ffn_width is not None and (
+            isinstance(self.ffn_width, bool) or not isinstance(self.ffn_width, int) or self.ffn_width < 1
+        ):
+            raise ValueError(f"ModelShape.ffn_width must be a positive int or None, got {self.ffn_width!r}")
+        if self.width % self.heads:
+            raise ValueError(f"ModelShape.width={self.width} is not divisible by heads={self.heads}")
+        if isinstance(self.lr, str):  # YAML reads 3e-3 (no dot) as a string; accept both spellings
+            object.__setattr__(self, "lr", float(self.lr))
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
+            math.isfinite(self.lr) and self.lr > 0
+        ):
+            raise ValueError(f"ModelShape.lr must be a finite positive number, got {self.lr!r}")
+
+    @property
+    def ffn(self) -> int:
+        """The MLP inner width actually used."""
+        return self.ffn_width if self.ffn_width is not None else 4 * self.width
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch * self.context
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelShape":
+        """Build from a mapping; unknown keys are an error, not ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelShape keys {unknown}; expected a subset of {sorted(known)}")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict that round-trips through :meth:`from_dict`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class DomainSettings(_Section):
+    """``domains.<name>``: a built-in corpus or the user's files (globs, relative to the workflow)."""
+
+    builtin: str | None
+    paths: tuple[str, ...] | None
+    text_field: str
+
+    def __post_init__(self) -> None:
+        if self.paths is not None:
+            object.__setattr__(self, "paths", tuple(self.paths))
+
+
+@dataclass(frozen=True)
+class CorporaSettings(_Section):
+    sources: str
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class TokenizerSettings(_Section):
+    path: str | None
+    vocab_size: int
+    train_bytes_per_domain: int
+
+
+@dataclass(frozen=True)
+class DataSettings(_Section):
+    validation_fraction: float
+    num_proc: int
+
+
+@dataclass(frozen=True)
+class TargetSettings(_Section):
+    """The scale and token budget whose objective is minimised (``tokens``: optional with a table)."""
+
+    scale: str
+    tokens: int | None
+
+
+@dataclass(frozen=True)
+class TrainingSettings(_Section):
+    """``training``: how every proxy run is trained and evaluated (see the schema for each key)."""
+
+    checkpoints: int
+    eval_tokens: int
+    warmup_fraction: float
+    min_lr_fraction: float
+    weight_decay: float
+    grad_clip: float
+    threads: int
+    device: str
+    resume_every: int
+
+
+@dataclass(frozen=True)
+class ObjectiveSettings(_Section):
+    """``objective``: the mean of the evaluation losses, or a weighted sum of some of them."""
+
+    type: str
+    weights: dict[str, float] | None
+
+    def __post_init__(self) -> None:
+        if self.type == "weighted" and self.weights is None:
+            raise ConfigError("config key 'objective.weights': required when objective.type is 'weighted'")
+        if self.type != "weighted" and self.weights is not None:
+            raise ConfigError("config key 'objective.weights': only used with objective.type 'weighted'")
+
+    def weights_for(self, domains: tuple[str, ...] | list[str]) -> dict[str, float]:
+        """Evaluation domain -> weight of the objective (mean: equal weights); 0 for unnamed domains."""
+        domains = list(domains)
+        if self.type == "mean":
+            return {d: 1.0 / len(domains) for d in domains}
+        assert self.weights is not None
+        return {d: float(self.weights.get(d, 0.0)) for d in domains}
+
+    def check_domains(self, domains: tuple[str, ...] | list[str]) -> None:
+        """ConfigError when the weights name a domain not among ``domains`` or do not sum to 1."""
+        if self.weights is not None:
+            check_weights(self.weights, domains, "objective.weights", complete=False)
+
+
+@dataclass(frozen=True)
+class StrategySettings(_Section):
+    """A strategy by name with its own options (checked by the strategy, :mod:`mixopt.strategies`)."""
+
+    name: str
+    options: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", dict(self.options or {}))
+
+
+@dataclass(frozen=True)
+class BudgetSettings(_Section):
+    iterations: int
+    initial_design: int
+    trials_per_iteration: int
+
+    def trials(self, iteration: int) -> int:
+        """Trials of ``iteration``: the initial design, then ``trials_per_iteration``."""
+        return self.initial_design if iteration == 0 else self.trials_per_iteration
+
+
+@dataclass(frozen=True)
+class TableSettings(_Section):
+    """``backend.table``: which run table (``format``) and where (relative paths start at the
+    workflow directory)."""
+
+    format: str
+    path: str | None
+    setting: str
+    name: str
+    metrics: tuple[str, ...] | None
+
+    def __post_init__(self) -> None:
+        if self.metrics is not None:
+            object.__setattr__(self, "metrics", tuple(self.metrics))
+
+
+@dataclass(frozen=True)
+class SurrogateSettings(_Section):
+    extrapolate: bool
+    seed: int
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """``backend``: where trial results come from (``train`` or a recorded ``table``)."""
+
+    name: str
+    mode: str
+    table: TableSettings | None
+    surrogate: SurrogateSettings
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BackendSettings":
+        table = d.get("table")
+        if d["name"] == "table" and table is None:
+            raise ConfigError("config key 'backend.table': required when backend.name is 'table'")
+        return cls(name=d["name"], mode=d["mode"], table=None if table is None else TableSettings.from_dict(table),
+                   surrogate=SurrogateSettings.from_dict(d["surrogate"]))
+
+
+@dataclass(frozen=True)
+class BenchSettings(_Section):
+    """``bench``: strategies x seeds on the table back end (``mixopt bench``, ``snakemake bench``)."""
+
+    strategies: dict[str, StrategySettings]
+    seeds: int
+    max_iterations: int
+    budget_flops: float | None
+    epsilon: float
+    jobs: int
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BenchSettings":
+        strategies = {label: StrategySettings.from_dict(s) for label, s in d["strategies"].items()}
+        return cls(strategies=strategies, seeds=d["seeds"], max_iterations=d["max_iterations"],
+                   budget_flops=d.get("budget_flops"), epsilon=d["epsilon"], jobs=d["jobs"])
+
+
+# -- the whole config --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every section of a validated config. ``domains`` and ``scales`` are empty with a table back
+    end (the run table defines them)."""
+
+    seed: int
+    domains: dict[str, DomainSettings]
+    corpora: CorporaSettings
+    tokenizer: TokenizerSettings
+    data: DataSettings
+    scales: dict[str, ModelShape]
+    target: TargetSettings
+    training: TrainingSettings
+    objective: ObjectiveSettings
+    strategy: StrategySettings
+    budget: BudgetSettings
+    backend: BackendSettings
+    bench: BenchSettings
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Settings":
+        """Settings of a config that :func:`with_defaults` has checked and filled.
+
+        Raises:
+            ConfigError: a value the schema cannot judge (names the key).
+        """
+        backend = BackendSettings.from_dict(config["backend"])
+        if backend.name == "table":
+            for key in ("domains", "scales"):
+                if key in config:
+                    raise ConfigError(f"config key '{key}': not used with the table back end "
+                                      "(the run table defines them)")
+        else:
+            for key in ("domains", "scales"):
+                if key not in config:
+                    raise ConfigError(f"config key '{key}': required with the train back end")
+            if "tokens" not in config["target"]:
+                raise ConfigError("config key 'target.tokens': required with the train back end")
+        scales = {}
+        for name, shape in config.get("scales", {}).items():
+            if shape["width"] % shape["heads"]:
+                raise ConfigError(f"config key 'scales.{name}.heads': {shape['heads']} heads do not divide "
+                                  f"width {shape['width']}")
+            scales[name] = ModelShape.from_dict(shape)
+        settings = cls(
+            seed=config["seed"],
+            domains={name: DomainSettings.from_dict(d) for name, d in config.get("domains", {}).items()},
+            corpora=CorporaSettings.from_dict(config["corpora"]),
+            tokenizer=TokenizerSettings.from_dict(config["tokenizer"]),
+            data=DataSettings.from_dict(config["data"]),
+            scales=scales,
+            target=TargetSettings.from_dict(config["target"]),
+            training=TrainingSettings.from_dict(config["training"]),
+            objective=ObjectiveSettings.from_dict(config["objective"]),
+            strategy=StrategySettings.from_dict(config["strategy"]),
+            budget=BudgetSettings.from_dict(config["budget"]),
+            backend=backend,
+            bench=BenchSettings.from_dict(config["bench"]),
+        )
+        if backend.name == "train":
+            settings._check_training()
+        return settings
+
+    def _check_training(self) -> None:
+        target = self.target
+        if target.scale not in self.scales:
+            raise ConfigError(f"config key 'target.scale': {target.scale!r} is not in scales {sorted(self.scales)}")
+        shape = self.scales[target.scale]
+        assert target.tokens is not None
+        if target.tokens < shape.tokens_per_step:
+            raise ConfigError(
+                f"config key 'target.tokens': {target.tokens} is less than one step of scale "
+                f"{target.scale!r} ({shape.batch} x {shape.context} tokens)"
+            )
+        self.objective.check_domains(list(self.domains))
+
+    def replace(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def target_steps(self) -> int:
+        """Optimiser steps of a trained run at the target: target tokens over tokens per step."""
+        assert self.target.tokens is not None
+        return int(self.target.tokens) // self.scales[self.target.scale].tokens_per_step

@@ -1,0 +1,1 @@
+"""Proxy training: one small language model trained on one data mixture (import the submodules)."""

@@ -1,0 +1,171 @@
+r"""The training loop of one proxy run, nanoGPT-style: setup, data, model, then one ``for`` loop.
+
+Each step, in this order: set the learning rate (:func:`~mixopt.training.schedule.lr_at`), draw a
+batch from the mixture, forward and backward, clip the gradient norm, step AdamW, log progress,
+evaluate every domain at a checkpoint step, and write a resume checkpoint every ``resume_every``
+steps. Results go into a metrics dict (:mod:`mixopt.training.metrics`) as they become known, so a
+run that raises still leaves the checkpoints it completed.
+
+Precision: bfloat16 autocast on a CUDA device that supports it, else float32; the loss is always
+computed in float32. On CPU the run uses ``spec.threads`` torch threads and is bit-identical for the
+same spec and shards, also across a kill and resume (:mod:`mixopt.training.resume`).
+``tokens_per_second`` counts training steps only; ``wall_time_s`` and it count the time of every
+attempt up to its last resume checkpoint plus the final attempt (work redone after a kill once).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # proxies are built from a config, never downloaded
+
+import torch  # noqa: E402
+
+from mixopt.training.data import load_run_data  # noqa: E402
+from mixopt.training.evaluate import evaluate, lm_loss  # noqa: E402
+from mixopt.training.metrics import (  # noqa: E402
+    check_train_losses,
+    check_validation_losses,
+    checkpoint_record,
+)
+from mixopt.training.model import build_model, count_parameters  # noqa: E402
+from mixopt.training.resume import load_resume, restore_resume, resume_key, save_resume  # noqa: E402
+from mixopt.training.sampler import MixtureSampler  # noqa: E402
+from mixopt.training.schedule import lr_at  # noqa: E402
+from mixopt.training.spec import TrainSpec, checkpoint_steps  # noqa: E402
+
+__all__ = ["BETAS", "PROGRESS_LINES", "train"]
+
+# AdamW's (beta1, beta2), as in nanoGPT and most small-LM recipes.
+BETAS = (0.9, 0.95)
+# How many progress lines a run logs between its start and end (besides checkpoint lines).
+PROGRESS_LINES = 20
+
+
+def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], None], metrics: dict[str, Any],
+          resume: Path | None = None, resume_every: int = 0) -> None:
+    """Train the proxy of ``spec`` on ``shard_dirs``, writing results into ``metrics`` (the
+    :func:`~mixopt.training.metrics.empty_metrics` schema) as they become known.
+
+    With ``resume`` and ``resume_every > 0``: resume from that file when it holds a checkpoint of
+    this run, and write one there every ``resume_every`` steps (before the last step).
+
+    Raises:
+        NonFiniteLoss: a train or validation loss was NaN/inf (names the step).
+        ValueError, OSError: bad mixture or shards.
+    """
+    t_start = time.perf_counter()
+    m, shape = metrics, spec.shape
+    T, B = shape.context, shape.batch
+
+    # --- data: train tokens of weighted domains, validation windows [n, T + 1] of every domain
+    vocab_size, train_tokens, windows = load_run_data(spec, shard_dirs)
+
+    # --- device, precision, threads
+    device, autocast, m["dtype"] = _device_and_precision(spec.device)
+    m["device"] = str(device)
+    if device.type == "cpu":
+        torch.set_num_threads(spec.threads)
+    torch.manual_seed(spec.seed)
+    windows = {name: w.to(device) for name, w in windows.items()}
+
+    # --- model, optimiser, sampler
+    model = build_model(shape, vocab_size, spec.seed).to(device)
+    counts = count_parameters(model)
+    m["n_params"], m["n_params_embedding"] = counts["total"], counts["embedding"]
+    m["n_params_non_embedding"] = counts["non_embedding"]
+    optimizer = _adamw(model, shape.lr, spec.weight_decay)
+    sampler = MixtureSampler(train_tokens, spec.mixture, context=T, batch=B, seed=spec.seed)
+    m["domain_sequences"] = sampler.counts
+
+    ckpts = set(checkpoint_steps(spec.steps, spec.n_checkpoints))
+    log_every = max(1, spec.steps // PROGRESS_LINES)
+    step_losses = torch.zeros(spec.steps, device=device)  # [steps], on device: no per-step sync on GPU
+    last_ckpt = last_log = start = 0
+    train_time = earlier_wall_time = 0.0
+    log(f"{spec.scale}: {counts['total']:,} params, {spec.steps} steps x {B * T} tokens on {device} "
+        f"({m['dtype']}), mixture {spec.mixture}")
+
+    # --- resume: the model, optimiser, sampler and RNGs, then the loop's own progress
+    resume_every = resume_every if resume is not None else 0
+    key = resume_key(spec, shard_dirs) if resume_every > 0 else None
+    state = load_resume(Path(resume), key, log) if resume_every > 0 else None
+    if state is not None:
+        restore_resume(state, model, optimizer, sampler, device)
+        step_losses.copy_(state["step_losses"].to(device))
+        start = last_log = state["step"]
+        last_ckpt, train_time, earlier_wall_time = state["last_ckpt"], state["train_time"], state["wall_time"]
+        m["checkpoints"], m["domain_sequences"] = list(state["checkpoints"]), sampler.counts
+        m["tokens_per_second"] = start * B * T / train_time if train_time > 0 else None
+        log(f"resume: continuing from step {start} of {spec.steps} ({resume})")
+
+    t0 = time.perf_counter()
+    for it in range(start, spec.steps):
+        step = it + 1  # steps count completed updates
+        lr = lr_at(it, spec.steps, shape.lr, spec.warmup_fraction, spec.min_lr_fraction)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = sampler.next_batch()  # int64 [B, T] each, on the CPU
+        if int(x.max()) >= vocab_size or int(y.max()) >= vocab_size:  # an index error on CUDA kills the context
+            raise ValueError(f"train batch at step {step} has a token id >= vocab_size {vocab_size}")
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast():
+            loss = lm_loss(model, x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+        optimizer.step()
+        step_losses[it] = loss.detach()
+        save_now = resume_every > 0 and step % resume_every == 0 and step < spec.steps
+        pause = step % log_every == 0 or step in ckpts or save_now  # the only steps that sync with the device
+
+        if pause:
+            seen = check_train_losses(step_losses, last_log, step)
+            dt = time.perf_counter() - t0
+            train_time += dt
+            m["tokens_per_second"] = step * B * T / train_time
+            log(f"step {step}/{spec.steps} | loss {seen[-1].item():.4f} | lr {lr:.3e} | "
+                f"{(step - last_log) * B * T / dt:,.0f} tok/s")
+            last_log = step
+        if step in ckpts:
+            losses = evaluate(model, windows, B, autocast)
+            check_validation_losses(step, losses)
+            train_loss = step_losses[last_ckpt:step].mean().item()  # mean since the previous checkpoint
+            m["checkpoints"].append(checkpoint_record(step, step * B * T, counts["total"], train_loss, losses))
+            m["domain_sequences"] = sampler.counts
+            last_ckpt = step
+            log(f"checkpoint {step}: " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+        if save_now:
+            save_resume(Path(resume), key, model, optimizer, sampler, device, {
+                "step": step, "step_losses": step_losses.cpu(), "last_ckpt": last_ckpt, "train_time": train_time,
+                "wall_time": earlier_wall_time + time.perf_counter() - t_start, "checkpoints": m["checkpoints"],
+            })
+            log(f"resume checkpoint at step {step}: {resume}")
+        if pause:
+            t0 = time.perf_counter()  # evaluation, logging and resume files are not training throughput
+
+    m["domain_sequences"] = sampler.counts
+    m["wall_time_s"] = earlier_wall_time + time.perf_counter() - t_start
+
+
+def _device_and_precision(name: str) -> tuple[torch.device, Callable[[], AbstractContextManager], str]:
+    """The device of ``training.device`` (``auto``: CUDA when there is one), the autocast context of
+    a forward pass there, and the name of its dtype: bfloat16 on a CUDA device that supports it."""
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return device, lambda: torch.autocast("cuda", dtype=torch.bfloat16), "bfloat16"
+    return device, nullcontext, "float32"
+
+
+def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices only (not on the norm gains)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},  # matrices
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},  # norm gains
+    ]
+    return torch.optim.AdamW(groups, lr=lr, betas=BETAS)

@@ -1,0 +1,89 @@
+r"""The specification of one proxy run.
+
+A :class:`TrainSpec` and the shard directories determine a run completely: the same spec on the
+same shards gives bit-identical metrics on CPU. Its defaults live in the config schema only
+(``schemas/config.schema.yaml``, section ``training``); build a spec from the typed settings with
+:meth:`TrainSpec.from_settings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from mixopt.settings import ModelShape, TrainingSettings
+
+__all__ = ["TrainSpec", "checkpoint_steps"]
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    r"""Everything that determines one proxy run (with the shards).
+
+    ``mixture`` maps domain -> weight (>= 0, summing to 1). ``scale`` is a label for the shape
+    (e.g. ``"xs"``), copied into the metrics. ``steps`` optimiser steps of
+    ``shape.batch * shape.context`` tokens each. ``n_checkpoints`` evaluations, evenly spaced,
+    the last at ``steps``. ``eval_tokens`` caps the validation tokens read per domain.
+
+    ``shape`` may be given as a mapping (e.g. parsed JSON); it is turned into a
+    :class:`~mixopt.settings.ModelShape`.
+    """
+
+    mixture: dict[str, float]
+    scale: str
+    shape: ModelShape
+    steps: int
+    seed: int
+    n_checkpoints: int
+    eval_tokens: int
+    warmup_fraction: float
+    min_lr_fraction: float
+    weight_decay: float
+    grad_clip: float
+    threads: int
+    device: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.shape, Mapping):
+            object.__setattr__(self, "shape", ModelShape.from_dict(self.shape))
+        if self.steps < 1 or self.n_checkpoints < 1 or self.eval_tokens < 1 or self.threads < 1:
+            raise ValueError(
+                f"steps, n_checkpoints, eval_tokens and threads must be >= 1, got {self.steps}, "
+                f"{self.n_checkpoints}, {self.eval_tokens}, {self.threads}"
+            )
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if not 0.0 <= self.min_lr_fraction <= 1.0:
+            raise ValueError(f"min_lr_fraction must be in [0, 1], got {self.min_lr_fraction}")
+
+    @classmethod
+    def from_settings(cls, mixture: Mapping[str, float], scale: str, shape: ModelShape, steps: int, seed: int,
+                      training: TrainingSettings) -> TrainSpec:
+        """The run of ``mixture`` at ``scale`` (of ``shape``) for ``steps`` steps, trained and
+        evaluated as the ``training`` settings say (``training.resume_every`` is not part of a
+        run: it says how often the run is saved, see :func:`mixopt.training.trial.run_trial`)."""
+        return cls(
+            mixture=dict(mixture),
+            scale=scale,
+            shape=shape,
+            steps=steps,
+            seed=seed,
+            n_checkpoints=training.checkpoints,
+            eval_tokens=training.eval_tokens,
+            warmup_fraction=training.warmup_fraction,
+            min_lr_fraction=training.min_lr_fraction,
+            weight_decay=training.weight_decay,
+            grad_clip=training.grad_clip,
+            threads=training.threads,
+            device=training.device,
+        )
+
+
+def checkpoint_steps(steps: int, n: int) -> list[int]:
+    """``n`` evenly spaced steps in ``[1, steps]`` ending at ``steps``: ``ceil(i * steps / n)``.
+
+    Distinct and increasing; when ``n > steps`` duplicates collapse, giving every step once.
+    """
+    if steps < 1 or n < 1:
+        raise ValueError(f"steps and n must be >= 1, got {steps}, {n}")
+    return sorted({-(-i * steps // n) for i in range(1, n + 1)})

@@ -1,0 +1,36 @@
+"""The package layout: layers import downward only and no import goes round in a circle.
+
+The contracts live in pyproject.toml ([tool.importlinter]); these tests make CI fail when a change
+breaks one, and when a new package is added without a place in the layers.
+"""
+
+import pkgutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import mixopt
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _contracts() -> list[dict]:
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["tool"]["importlinter"]["contracts"]
+
+
+def test_import_contracts_are_kept():
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
+         "sys.exit(lint_imports_command())", "--config", "pyproject.toml", "--no-cache"],
+        cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_every_package_has_a_layer():
+    (layers,) = [c["layers"] for c in _contracts() if c["type"] == "layers"]
+    placed = {name.strip() for layer in layers for name in layer.split("|")}
+    top_level = {f"mixopt.{m.name}" for m in pkgutil.iter_modules(mixopt.__path__)}
+    assert top_level - placed == set(), "add the new module to a layer in pyproject.toml"
