@@ -1,8 +1,9 @@
-"""The ``mixopt`` command: ``mixopt bench CONFIG`` and ``mixopt predict CONFIG``."""
+"""The ``mixopt`` command: ``mixopt bench CONFIG``, ``mixopt suite SUITE`` and ``mixopt predict CONFIG``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,30 @@ def _bench(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     run_bench(settings, args.out, base_dir=base_dir, surrogate_path=surrogate)
     print(f"bench: {time.perf_counter() - t0:.1f} s; files in {args.out}")
+    return 0
+
+
+def _suite(args: argparse.Namespace) -> int:
+    # imports inside each command: `mixopt --help` answers without loading torch or pandas
+    from mixopt.bench.problems import load_suite
+    from mixopt.bench.suite_runner import run_suite
+    from mixopt.config import ConfigError
+
+    t0 = time.perf_counter()
+    try:
+        suite = load_suite(args.suite, quick=args.quick, out_dir=args.out, base_dir=args.base_dir)
+    except ConfigError as e:
+        print(f"mixopt suite: {e}", file=sys.stderr)
+        return 2
+    if args.seeds is not None:
+        suite = dataclasses.replace(suite, seeds=args.seeds)
+    for name, why in suite.skipped.items():
+        print(f"mixopt suite: problem '{name}' skipped: {why}")
+    if not suite.problems:
+        print("mixopt suite: no problem can run here", file=sys.stderr)
+        return 2
+    run_suite(suite, args.out, base_dir=args.base_dir or Path.cwd(), jobs=args.jobs)
+    print(f"suite: {time.perf_counter() - t0:.1f} s; files in {args.out}")
     return 0
 
 
@@ -109,6 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--surrogate", help="a fitted simulator file (surrogate mode); default: fit one")
     bench.add_argument("--base-dir", dest="base_dir", help="where relative paths in the config start (default: cwd)")
     bench.set_defaults(run=_bench)
+    suite = sub.add_parser("suite", help="score strategies on every problem of a benchmark suite")
+    suite.add_argument("suite", help="a suite file, e.g. configs/suite.yaml")
+    suite.add_argument("--quick", action="store_true", help="the suite's quick subset (fewer seeds and problems)")
+    suite.add_argument("--out", default="results/suite", help="output folder (default results/suite)")
+    suite.add_argument("--seeds", type=int)
+    suite.add_argument("--jobs", type=int, help="worker processes (default: the suite's jobs)")
+    suite.add_argument("--base-dir", dest="base_dir", help="where relative paths in the suite start (default: cwd)")
+    suite.set_defaults(run=_suite)
+
     predict = sub.add_parser("predict", help="fit predictors on small scales of a run table, score them on larger ones")
     predict.add_argument("config", help="a mixopt config with backend.name: table")
     predict.add_argument("--fit-up-to", dest="fit_up_to", required=True,

@@ -24,14 +24,9 @@ def seed_bands(curves: pd.DataFrame, grid: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def plot_curves(curves: pd.DataFrame, path: str | Path, best: float, unit: float, title: str) -> None:
-    import matplotlib  # only the plotting step pays for matplotlib's import
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def draw_curves(ax, curves: pd.DataFrame, best: float, unit: float, title: str, legend_size: int = 8) -> None:
+    """One panel: per strategy, the median best-so-far over seeds with its quartile band."""
     grid = np.unique(curves["cumulative_flops"].to_numpy())
-    fig, ax = plt.subplots(figsize=(7.2, 4.6), dpi=120)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before a seed's first point
         bands = seed_bands(curves, grid)
@@ -44,7 +39,37 @@ def plot_curves(curves: pd.DataFrame, path: str | Path, best: float, unit: float
     ax.set_ylabel("best target objective evaluated so far")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=legend_size)
+
+
+def _pyplot():
+    import matplotlib  # only the plotting step pays for matplotlib's import
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(curves: pd.DataFrame, path: str | Path, best: float, unit: float, title: str) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 4.6), dpi=120)
+    draw_curves(ax, curves, best, unit, title)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_grid(panels: list[tuple[str, pd.DataFrame, float, float]], path: str | Path, columns: int = 3) -> None:
+    """One panel per ``(title, curves, best, unit)``, in a grid of ``columns``."""
+    plt = _pyplot()
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.8 * rows), dpi=100, squeeze=False)
+    for ax, (title, curves, best, unit) in zip(axes.flat, panels):
+        draw_curves(ax, curves, best, unit, title, legend_size=6)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -37,35 +37,40 @@ def strategy_specs(settings: Settings) -> list[StrategySpec]:
 
 
 @functools.lru_cache(maxsize=2)
-def _backend(settings: bytes, base_dir: str, surrogate_path: str | None) -> TableBackend:
+def cached_backend(settings: bytes, base_dir: str, surrogate_path: str | None) -> TableBackend:
     """The back end of pickled ``settings``, built once per process (every seed of a worker shares it)."""
     return TableBackend.from_settings(pickle.loads(settings), base_dir, surrogate_path)
 
 
-def _run_one(settings: bytes, base_dir: str, surrogate_path: str | None, spec: StrategySpec, seed: int,
+def run_one_seed(settings: bytes, base_dir: str, surrogate_path: str | None, spec: StrategySpec, seed: int,
              budget: float, stop_at: float | None) -> pd.DataFrame:
     import torch  # in the worker process only: the parent never needs it
 
     torch.set_num_threads(1)  # one seed per core
     config = pickle.loads(settings)
-    return run_seed(spec, seed, _backend(settings, base_dir, surrogate_path), budget, config.budget.initial_design,
+    return run_seed(spec, seed, cached_backend(settings, base_dir, surrogate_path), budget, config.budget.initial_design,
                     config.budget.trials_per_iteration, stop_at=stop_at, max_iterations=config.bench.max_iterations)
 
 
-def table_best(backend: TableBackend, seed: int = 0) -> float:
-    """The lowest target objective: over the pool, or (surrogate mode) over the table's mixtures
-    and dense random mixtures, as the simulator predicts it."""
+def target_objectives(backend: TableBackend, seed: int = 0) -> np.ndarray:
+    """Target objectives of every mixture the benchmark can reach: the pool, or (surrogate mode)
+    the table's mixtures and dense random mixtures, as the simulator predicts them."""
     problem = backend.problem
     target = problem.target
     if backend.mode == "pool":
         pool = backend.candidates([target])
-        return float(min(problem.objective(backend.losses(w, target)[1][-1]) for w in pool))
+        return np.array([problem.objective(backend.losses(w, target)[1][-1]) for w in pool], dtype=float)
     rng = np.random.default_rng(seed)
     w = np.concatenate([backend.table.wide()[backend.table.weight_columns].to_numpy(),
                         rng.dirichlet(np.ones(problem.dim), SURROGATE_SAMPLES),
                         rng.dirichlet(np.full(problem.dim, 0.2), SURROGATE_SAMPLES)])
     losses = backend.surrogate.predict(w, backend.table.params(target.scale), backend.tokens(target))
-    return float(problem.objective(losses).min())
+    return np.asarray(problem.objective(losses), dtype=float)
+
+
+def table_best(backend: TableBackend, seed: int = 0) -> float:
+    """The lowest target objective the benchmark can reach (see :func:`target_objectives`)."""
+    return float(target_objectives(backend, seed).min())
 
 
 def run_bench(settings: Settings, out_dir: str | Path, base_dir: str | Path = ".",
@@ -76,7 +81,7 @@ def run_bench(settings: Settings, out_dir: str | Path, base_dir: str | Path = ".
     base_dir = str(Path(base_dir).resolve())
     packed = pickle.dumps(settings)
     surrogate_path = str(surrogate_path) if surrogate_path else None
-    backend = _backend(packed, base_dir, surrogate_path)
+    backend = cached_backend(packed, base_dir, surrogate_path)
     problem = backend.problem
     unit = backend.cost(problem.target)
     best = table_best(backend)
@@ -103,11 +108,11 @@ def run_bench(settings: Settings, out_dir: str | Path, base_dir: str | Path = ".
 
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            for future in as_completed([pool.submit(_run_one, *job) for job in jobs]):
+            for future in as_completed([pool.submit(run_one_seed, *job) for job in jobs]):
                 done(future.result())
     else:
         for job in jobs:
-            done(_run_one(*job))
+            done(run_one_seed(*job))
     order = {spec.label: k for k, spec in enumerate(specs)}
     curves = pd.concat(parts, ignore_index=True)
     curves = curves.sort_values(["strategy", "seed", "iteration"], key=lambda c: c.map(order) if c.name == "strategy"

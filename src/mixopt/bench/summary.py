@@ -30,7 +30,7 @@ def per_seed(curves: pd.DataFrame, best: float, epsilon: float) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SEED_COLUMNS)
 
 
-def _quantile(x: pd.Series, q: float) -> float:
+def quantile(x: pd.Series, q: float) -> float:
     """The usual interpolated quantile (for an even count the median is the mean of the middle
     two: a lower or upper pick flatters or penalises a bimodal strategy). inf (never reached)
     sorts last, so a median is finite only if more than half the seeds reached the goal."""
@@ -52,9 +52,9 @@ def summarise(seeds: pd.DataFrame, baseline: str = "random") -> pd.DataFrame:
             col = group[f"flops_to_{goal}"]
             row |= {
                 f"reached_{goal}": int(np.isfinite(col).sum()),
-                f"median_flops_to_{goal}": _quantile(col, 0.5),
-                f"q25_flops_to_{goal}": _quantile(col, 0.25),
-                f"q75_flops_to_{goal}": _quantile(col, 0.75),
+                f"median_flops_to_{goal}": quantile(col, 0.5),
+                f"q25_flops_to_{goal}": quantile(col, 0.25),
+                f"q75_flops_to_{goal}": quantile(col, 0.75),
             }
         row["median_final_best"] = float(group["final_best"].median())
         rows.append(row)

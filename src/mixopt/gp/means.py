@@ -83,3 +83,24 @@ class FidelityLinearMean(Mean):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x[..., self.d:])
+
+
+class TaskLinearMean(Mean):
+    """A constant and a slope in one input per task: ``c[t] + b[t] * x[steps_dim]``, with ``t`` the
+    integer in ``x[task_dim]``. `... x n x D` -> `... x n`.
+
+    The multi-scale GP's mean: each scale has its own loss level and learning-curve slope, so the
+    kernel models only how mixtures differ, and how alike those differences are across scales.
+    """
+
+    def __init__(self, num_tasks: int, task_dim: int, steps_dim: int, batch_shape: torch.Size = torch.Size()):
+        super().__init__()
+        self.task_dim, self.steps_dim = task_dim, steps_dim
+        self.register_parameter("constants", torch.nn.Parameter(torch.zeros(*batch_shape, num_tasks, dtype=torch.double)))
+        self.register_parameter("slopes", torch.nn.Parameter(torch.zeros(*batch_shape, num_tasks, dtype=torch.double)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        one_hot = torch.nn.functional.one_hot(x[..., self.task_dim].round().long(), self.constants.shape[-1])
+        one_hot = one_hot.to(x.dtype)  # `... x n x T`; the batch of outputs broadcasts from the left
+        return ((one_hot * self.constants.unsqueeze(-2)).sum(-1)
+                + (one_hot * self.slopes.unsqueeze(-2)).sum(-1) * x[..., self.steps_dim])

@@ -78,6 +78,8 @@ class GPModelStrategy(Strategy):
     """
 
     declared_options: ClassVar[dict[str, opt.Option]] = {"prior_mean": opt.choice((None, *LAWS), None)}
+    #: scipy L-BFGS-B options of the marginal-likelihood fit (BoTorch's defaults when empty)
+    fit_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,7 +115,11 @@ class GPModelStrategy(Strategy):
         if self._fitted is not None and self._fitted[0] == key:
             return self._fitted[1]
         model = self.build_model(X, Y, observations, outputs)
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        if self.fit_options:
+            fit_gpytorch_mll(mll, optimizer_kwargs={"options": dict(self.fit_options)})
+        else:
+            fit_gpytorch_mll(mll)
         self._fitted = (key, model)
         return model
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-__all__ = ["Option", "check", "choice", "integer_at_least", "names", "positive_int", "positive_number", "resolve",
+__all__ = ["Option", "check", "choice", "integer_at_least", "names", "number_in", "positive_int", "positive_number", "resolve",
            "unit_fractions"]
 
 
@@ -43,6 +43,12 @@ def positive_int(default: int | None, optional: bool = False) -> Option:
 def positive_number(default: float) -> Option:
     return Option(default, "a positive number",
                   lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0)
+
+
+def number_in(low: float, high: float, default: float) -> Option:
+    """A number in [``low``, ``high``)."""
+    return Option(default, f"a number in [{low:g}, {high:g})",
+                  lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v < high)
 
 
 def choice(values: Iterable[Any], default: Any) -> Option:

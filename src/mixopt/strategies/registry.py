@@ -13,11 +13,12 @@ from mixopt.strategies.gp import GPStrategy
 from mixopt.strategies.hyperband import HyperbandStrategy
 from mixopt.strategies.law import BiMixStrategy, DataMixingLawStrategy, RegMixStrategy, ScalingLawStrategy
 from mixopt.strategies.mfms import MFMSStrategy
+from mixopt.strategies.multiscale import MultiScaleStrategy
 from mixopt.strategies.random import RandomSearch
 from mixopt.strategies.uniform import Uniform
 
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
-    RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy, HyperbandStrategy,
+    RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy, MultiScaleStrategy, HyperbandStrategy,
     DataMixingLawStrategy, BiMixStrategy, ScalingLawStrategy, RegMixStrategy)}
 
 

@@ -1,0 +1,135 @@
+"""A benchmark suite file (``mixopt suite SUITE.yaml``): problems x strategies, read and checked once.
+
+A problem is a table back end (a run table, or a synthetic one with a known ground truth, see
+:mod:`mixopt.tables.synthetic`), a target and an objective; every listed strategy runs on every
+problem. A strategy with ``each_proxy: true`` stands for one copy per proxy scale of the problem
+(``<label>@<scale>`` with ``options.scale`` set): the suite reports the best of them as "the best
+single-proxy" baseline, a choice a user could only make in hindsight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from mixopt.backends.table import cached_table
+from mixopt.config import check_settings
+from mixopt.core.errors import ConfigError
+from mixopt.settings import Settings, read_yaml, with_defaults
+from mixopt.tables.runtable import RunTableError
+from mixopt.tables.synthetic import synthetic_table
+
+SCHEMA_PATH = Path(__file__).with_name("suite.schema.yaml")  # schemas/suite.schema.yaml
+
+
+@dataclass(frozen=True)
+class SuiteProblem:
+    """One problem of a suite: its settings (a table back end) and the strategies run on it.
+
+    Attributes:
+        name: the problem's label in the suite file.
+        settings: the problem as a mixopt config would give it (bench section included).
+        proxy_labels: labels of the ``each_proxy`` copies, by the strategy label they came from.
+        note: the problem's description from the suite file.
+    """
+
+    name: str
+    settings: Settings
+    proxy_labels: dict[str, list[str]]
+    note: str
+
+
+@dataclass(frozen=True)
+class Suite:
+    problems: list[SuiteProblem]
+    skipped: dict[str, str]  # problem -> why it was not run (e.g. its table is not on this machine)
+    seeds: int
+    jobs: int
+    relative_epsilon: float
+    strategies: list[str]  # labels as listed (before each_proxy expansion)
+
+
+def _schema() -> dict:
+    with SCHEMA_PATH.open() as f:
+        return yaml.safe_load(f)
+
+
+def _check(suite: dict, path: str | Path) -> None:
+    errors = sorted(jsonschema.Draft7Validator(_schema()).iter_errors(suite), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise ConfigError(f"{path}: suite key '{key}': {e.message}")
+
+
+def _strategies(spec: dict, scales: list[str]) -> tuple[dict, dict[str, list[str]]]:
+    """Suite strategies -> the bench's ``label -> {name, options}`` for one problem; ``scales``:
+    its proxy scales (those cheaper than the target)."""
+    out, proxies = {}, {}
+    for label, s in spec.items():
+        options = dict(s.get("options", {}))
+        if not s.get("each_proxy"):
+            out[label] = {"name": s["name"], "options": options}
+            continue
+        proxies[label] = [f"{label}@{scale}" for scale in scales]
+        for scale in scales:
+            out[f"{label}@{scale}"] = {"name": s["name"], "options": options | {"scale": scale}}
+    return out, proxies
+
+
+def load_suite(path: str | Path, quick: bool = False, out_dir: str | Path = "results/suite",
+               base_dir: str | Path | None = None) -> Suite:
+    """Read and check a suite file; synthetic tables are written under ``out_dir/tables``.
+
+    A problem whose table file is absent (e.g. a benchmark folder not on this machine) is skipped
+    with the reason, not an error. Relative paths start at ``base_dir`` (default: the current
+    folder). Raises ConfigError naming the file and key of the first bad value.
+    """
+    raw = read_yaml(path)
+    _check(raw, path)
+    base = Path(base_dir or Path.cwd()).resolve()
+    mode = raw.get("quick", {}) if quick else {}
+    names = mode.get("problems", list(raw["problems"]))
+    labels = mode.get("strategies", list(raw["strategies"]))
+    for key, chosen, known in (("quick.problems", names, raw["problems"]), ("quick.strategies", labels, raw["strategies"])):
+        unknown = [n for n in chosen if n not in known]
+        if unknown:
+            raise ConfigError(f"{path}: suite key '{key}': unknown {unknown}; known: {list(known)}")
+    seeds = int(mode.get("seeds", raw.get("seeds", 10)))
+    defaults = raw.get("defaults", {})
+    problems, skipped = [], {}
+    for name in names:
+        p = raw["problems"][name]
+        backend = dict(p.get("backend", {}))
+        if "synthetic" in p:
+            table_path = Path(out_dir).resolve() / "tables" / f"{name}.csv"
+            table_path.parent.mkdir(parents=True, exist_ok=True)
+            synthetic_table(**p["synthetic"]).write(table_path)
+            backend = {"name": "table", "table": {"format": "long", "path": str(table_path)}, "mode": "pool"}
+        table = backend.get("table", {})
+        if table.get("path") and not (base / table["path"]).exists():
+            skipped[name] = f"run table not found: {table['path']}"
+            continue
+        config: dict[str, Any] = {
+            "seed": 0, "backend": backend, "target": p["target"], "objective": p.get("objective", {"type": "mean"}),
+            "strategy": {"name": "random"},
+            "budget": {"iterations": 1, **defaults.get("budget", {}), **p.get("budget", {})},
+            "bench": {"seeds": seeds, "jobs": 1, "epsilon": p.get("epsilon", defaults.get("epsilon", 0.01)),
+                      "max_iterations": p.get("max_iterations", defaults.get("max_iterations", 20))},
+        }
+        try:
+            plain = Settings.from_config(with_defaults(config))
+            table = cached_table(plain.backend.table, str(base))
+            proxy_scales = [s for s in table.scales() if table.params(s) < table.params(plain.target.scale)]
+            strategies, proxies = _strategies({k: raw["strategies"][k] for k in labels}, proxy_scales)
+            config["bench"]["strategies"] = strategies
+            settings = Settings.from_config(with_defaults(config))
+            check_settings(settings, base)
+        except (ConfigError, RunTableError) as e:
+            raise ConfigError(f"{path}: problem '{name}': {e}") from None
+        problems.append(SuiteProblem(name, settings, proxies, p.get("note", "")))
+    return Suite(problems, skipped, seeds, int(raw.get("jobs", 2)), float(raw.get("relative_epsilon", 0.1)), labels)
