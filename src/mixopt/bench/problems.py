@@ -99,7 +99,8 @@ def load_suite(path: str | Path, quick: bool = False, out_dir: str | Path = "res
         unknown = [n for n in chosen if n not in known]
         if unknown:
             raise ConfigError(f"{path}: suite key '{key}': unknown {unknown}; known: {list(known)}")
-    seeds = int(mode.get("seeds", raw.get("seeds", 10)))
+    top = {k: raw.get(k, _schema()["properties"][k]["default"]) for k in ("seeds", "jobs", "relative_epsilon")}
+    seeds = int(mode.get("seeds", top["seeds"]))
     defaults = raw.get("defaults", {})
     problems, skipped = [], {}
     for name in names:
@@ -118,8 +119,9 @@ def load_suite(path: str | Path, quick: bool = False, out_dir: str | Path = "res
             "seed": 0, "backend": backend, "target": p["target"], "objective": p.get("objective", {"type": "mean"}),
             "strategy": {"name": "random"},
             "budget": {"iterations": 1, **defaults.get("budget", {}), **p.get("budget", {})},
-            "bench": {"seeds": seeds, "jobs": 1, "epsilon": p.get("epsilon", defaults.get("epsilon", 0.01)),
-                      "max_iterations": p.get("max_iterations", defaults.get("max_iterations", 20))},
+            # epsilon and max_iterations: the problem's, else the suite's, else the config schema's
+            "bench": {"seeds": seeds, "jobs": 1, **{k: p.get(k, defaults[k]) for k in ("epsilon", "max_iterations")
+                                                   if k in p or k in defaults}},
         }
         try:
             plain = Settings.from_config(with_defaults(config))
@@ -132,4 +134,4 @@ def load_suite(path: str | Path, quick: bool = False, out_dir: str | Path = "res
         except (ConfigError, RunTableError) as e:
             raise ConfigError(f"{path}: problem '{name}': {e}") from None
         problems.append(SuiteProblem(name, settings, proxies, p.get("note", "")))
-    return Suite(problems, skipped, seeds, int(raw.get("jobs", 2)), float(raw.get("relative_epsilon", 0.1)), labels)
+    return Suite(problems, skipped, seeds, int(top["jobs"]), float(top["relative_epsilon"]), labels)

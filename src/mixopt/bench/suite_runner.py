@@ -76,7 +76,7 @@ def _prepare(problem: SuiteProblem, out_dir: Path, base_dir: str, log) -> dict[s
             "budget": float(settings.bench.budget_flops or unit * (pool or SURROGATE_BUDGET_RUNS)),
             "stop_at": best if backend.mode == "pool" else None, "epsilon": float(settings.bench.epsilon),
             "target": backend.problem.target.scale, "scales": list(backend.problem.full_steps),
-            "mode": backend.mode, "table": backend.table.name}
+            "mode": backend.mode, "table": backend.table.name, "note": problem.note}
 
 
 def _per_seed(curves: pd.DataFrame, facts: dict, relative: float) -> pd.DataFrame:
