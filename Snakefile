@@ -24,12 +24,19 @@ for rules in BACKEND_RULES:
 
 
 include: "rules/bo.smk"
+include: "rules/report.smk"
+
+
+# `snakemake --report report.html` after a run: the figures below, captioned, in one HTML file.
+report: "report/workflow.rst"
 
 
 rule all:
     input:
         "results/best_mixture.yaml",
         "results/summary/convergence.png",
+        # the figures of `snakemake --report report.html` (rules/report.smk)
+        REPORT_FIGURES,
         # sources, sizes and licences of the built-in corpora used
         ["resources/corpora/manifest.json"] if BUILTINS else [],
     default_target: True

@@ -60,12 +60,18 @@ rule aggregate_all:
 
 rule recommend:
     input:
+        unpack(recommend_inputs),
         observations="results/observations.csv",
     output:
-        "results/best_mixture.yaml",
+        report(
+            "results/best_mixture.yaml",
+            caption="../report/best_mixture.rst",
+            category="Recommendation",
+            labels={"figure": "best_mixture.yaml"},
+        ),
     params:
         settings=SETTINGS,
-        watched=watched("strategy", "seed", "objective", "target"),
+        watched=watched("strategy", "seed", "objective", "target", "reference"),
     log:
         "results/logs/recommend.log",
     conda:
@@ -78,7 +84,12 @@ rule plot_convergence:
     input:
         observations="results/observations.csv",
     output:
-        plot="results/summary/convergence.png",
+        plot=report(
+            "results/summary/convergence.png",
+            caption="../report/convergence.rst",
+            category="Search",
+            labels={"figure": "convergence"},
+        ),
         table="results/summary/convergence.csv",
     params:
         settings=SETTINGS,

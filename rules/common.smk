@@ -86,3 +86,15 @@ def train_mem_mb(wildcards, input):
 def simulator_inputs(wildcards):
     """The fitted simulator, for the table back end's surrogate mode."""
     return {"simulator": "results/simulator/surrogate.pt"} if SURROGATE else {}
+
+
+def recommend_inputs(wildcards):
+    """The shards' token counts, for the `natural` reference mixture."""
+    if SETTINGS.reference != "natural":
+        return {}
+    return {f"meta_{d}": f"results/data/{d}/meta.json" for d in DOMAINS}
+
+
+def all_proposals(wildcards):
+    """Every iteration's proposals, in iteration order (the mixture trajectories figure)."""
+    return [f"results/iter_{k}/proposals.csv" for k in range(ITERATIONS)]

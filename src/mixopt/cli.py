@@ -1,4 +1,5 @@
-"""The ``mixopt`` command: ``mixopt bench CONFIG``, ``mixopt suite SUITE`` and ``mixopt predict CONFIG``."""
+"""The ``mixopt`` command: ``mixopt bench CONFIG``, ``mixopt suite SUITE``, ``mixopt predict CONFIG`` and
+``mixopt status [DIR]``."""
 
 from __future__ import annotations
 
@@ -120,6 +121,18 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    # light imports only: status is run often, also while the loop trains
+    from mixopt.workflow.status import format_status, loop_status
+
+    project_dir = Path(args.dir)
+    if not project_dir.is_dir():
+        print(f"mixopt status: {project_dir} is not a directory", file=sys.stderr)
+        return 2
+    print(format_status(loop_status(project_dir, Path(args.configfile) if args.configfile else None)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mixopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--out", default="results/predict", help="output folder (default results/predict)")
     predict.add_argument("--base-dir", dest="base_dir", help="where relative paths in the config start (default: cwd)")
     predict.set_defaults(run=_predict)
+
+    status = sub.add_parser("status", help="one screen on a running or finished loop: iterations, trials, best so far")
+    status.add_argument("dir", nargs="?", default=".", help="the project directory holding results/ (default: .)")
+    status.add_argument("--configfile", help="the config the loop ran with (default: DIR/config.yaml)")
+    status.set_defaults(run=_status)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from mixopt.backends import Backend, make_backend
 from mixopt.core.errors import ConfigError
-from mixopt.settings import Settings, read_yaml, with_defaults
+from mixopt.settings import Settings, check_weights, read_yaml, with_defaults
 from mixopt.strategies.registry import check_strategy_options
 
 __all__ = ["ConfigError", "check_config", "check_settings", "load_config", "load_settings", "with_defaults"]
@@ -30,6 +30,11 @@ def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
     backend.preflight(base_dir)
     problem = backend.problem
     scales = list(problem.full_steps)
+    if isinstance(settings.reference, dict):
+        check_weights(settings.reference, problem.domains, "reference", complete=False)
+    elif settings.reference == "natural" and settings.backend.name != "train":
+        raise ConfigError("config key 'reference': 'natural' is the domains' share of the tokenized training "
+                          "data, which only the train back end has; give the weights as {domain: weight}")
     strategies = {"strategy": settings.strategy} | {f"bench.strategies.{k}": v
                                                      for k, v in settings.bench.strategies.items()}
     for key, strategy in strategies.items():

@@ -29,8 +29,8 @@ SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 __all__ = [
     "BackendSettings", "BenchSettings", "BudgetSettings", "ConfigError", "CorporaSettings", "DataSettings",
     "DomainSettings", "ModelShape", "ObjectiveSettings", "Settings", "StrategySettings", "SurrogateSettings",
-    "TableSettings", "TargetSettings", "TokenizerSettings", "TrainingSettings", "read_yaml", "section_defaults",
-    "with_defaults",
+    "TableSettings", "TargetSettings", "TokenizerSettings", "TrainingSettings", "check_weights", "read_yaml",
+    "section_defaults", "with_defaults",
 ]
 
 
@@ -376,6 +376,8 @@ class Settings:
     budget: BudgetSettings
     backend: BackendSettings
     bench: BenchSettings
+    #: ``uniform``, ``natural`` or domain -> weight: what best_mixture.yaml compares with
+    reference: str | dict[str, float]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -416,6 +418,7 @@ class Settings:
             budget=BudgetSettings.from_dict(config["budget"]),
             backend=backend,
             bench=BenchSettings.from_dict(config["bench"]),
+            reference=config["reference"] if isinstance(config["reference"], str) else dict(config["reference"]),
         )
         if backend.name == "train":
             settings._check_training()

@@ -5,4 +5,5 @@ from mixopt.workflow.steps import recommend
 
 with log_to(snakemake.log[0]):
     settings = snakemake.params.settings
-    recommend(settings, make_backend(settings), snakemake.input.observations, snakemake.output[0])
+    metas = {d: snakemake.input[f"meta_{d}"] for d in settings.domains if f"meta_{d}" in snakemake.input.keys()}
+    recommend(settings, make_backend(settings), snakemake.input.observations, snakemake.output[0], metas or None)

@@ -14,6 +14,7 @@ from mixopt.core.problem import Fidelity, Problem
 from mixopt.core.simplex import check_mixture, is_among, project, space_filling
 from mixopt.core.space import MixtureSpace, common_pool, runnable_mask
 from mixopt.strategies import options as opt
+from mixopt.strategies.posterior import JointPosterior
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class Recommendation:
     """The mixture to train at the target.
 
     ``objective_std`` and ``loss_std`` are ``None`` when the strategy has no model of uncertainty
-    (it recommends the best mixture it observed).
+    (it recommends the best mixture it observed). ``considered``: the `k x d` mixtures the strategy
+    chose among (``None``: not a finite set, or not known).
     """
 
     mixture: np.ndarray
@@ -48,6 +50,7 @@ class Recommendation:
     loss_std: np.ndarray | None
     method: str
     details: dict[str, Any] = field(default_factory=dict)
+    considered: np.ndarray | None = None
 
 
 class Strategy(abc.ABC):
@@ -72,6 +75,8 @@ class Strategy(abc.ABC):
         available: with ``candidates``, fidelity -> `m` booleans: which candidates can run at that
             fidelity (a run table records some mixtures only at some scales and steps); ``None``:
             every candidate at every fidelity. Only ``picks_fidelity`` strategies get one.
+        reference: a `d` mixture the user compares recommendations with (``None``: none). A model
+            strategy weighs it among its answers, so "keep the reference" can be the recommendation.
     """
 
     name: ClassVar[str]
@@ -89,6 +94,7 @@ class Strategy(abc.ABC):
         self.fidelity = problem.fidelity(self.options["scale"])
         self.candidates: np.ndarray | None = None
         self.available: dict[Fidelity, np.ndarray] | None = None
+        self.reference: np.ndarray | None = None
         if space is not None:
             self._restrict(space)
 
@@ -140,7 +146,23 @@ class Strategy(abc.ABC):
         """
         return best_observed(observations, self.problem, self.fidelity)
 
+    def joint_posterior(self, observations: pd.DataFrame, mixtures_: np.ndarray) -> JointPosterior | None:
+        """The model's joint posterior at the target of `k x d` mixtures; ``None`` for a strategy
+        without a model of uncertainty (or too few observations to fit it)."""
+        return None
+
     # -- helpers -------------------------------------------------------------------------------
+
+    def with_reference(self, mixtures_: np.ndarray) -> np.ndarray:
+        """`k x d` candidate answers, plus the reference when it may be recommended (no pool, or
+        it is in the pool) and is not among them already."""
+        w = np.atleast_2d(mixtures_)
+        ref = self.reference
+        if ref is None or (len(w) and is_among(ref[None], w)[0]):
+            return w
+        if self.candidates is not None and not is_among(ref[None], self.candidates)[0]:
+            return w
+        return np.vstack([w, ref[None]])
 
     def proposals_at(self, mixtures_: np.ndarray, fidelity: Fidelity | None = None) -> list[Proposal]:
         """`n x d` mixtures -> proposals at ``fidelity`` (default: the strategy's)."""
@@ -218,6 +240,7 @@ def best_observed(observations: pd.DataFrame, problem: Problem, fidelity: Fideli
         loss_std=None,
         method="best observed",
         details={"iteration": int(best["iteration"]), "trial": int(best["trial"])},
+        considered=np.unique(mixtures(rows, problem), axis=0),
     )
 
 

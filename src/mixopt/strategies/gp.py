@@ -23,6 +23,7 @@ from botorch.optim import optimize_acqf, optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 
 from mixopt.core.observations import at_fidelity, losses, mixtures
+from mixopt.core.problem import Fidelity
 from mixopt.core.simplex import project
 from mixopt.strategies import options as opt
 from mixopt.strategies.base import ProposalBatch, Recommendation, fallback
@@ -63,6 +64,12 @@ class GPStrategy(GPModelStrategy):
         law_mean = self.prior_mean(observations, Y, outputs)
         return SingleTaskGP(X, Y, outcome_transform=Standardize(m=Y.shape[-1]),
                             **({} if law_mean is None else {"mean_module": law_mean}))
+
+    def answer_inputs(self, mixtures_: np.ndarray) -> torch.Tensor:
+        return torch.tensor(mixtures_, dtype=DTYPE)
+
+    def inputs_at(self, mixtures_: np.ndarray, fidelity: Fidelity) -> torch.Tensor | None:
+        return self.answer_inputs(mixtures_) if fidelity == self.fidelity else None
 
     def law_inputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`n x d` mixtures at the strategy's fidelity -> (mixtures, parameters, tokens) for a law."""
@@ -164,9 +171,12 @@ class GPStrategy(GPModelStrategy):
         else:
             acqf = PosteriorMean(model, posterior_transform=outputs.negated_objective())
             optimum = self._optimize(acqf, q=1, seed=self.iteration_seed(0))
-            candidates = torch.cat([torch.tensor(project(optimum.numpy()), dtype=DTYPE), X])
+            candidates = torch.tensor(self.with_reference(np.vstack([project(optimum.numpy()), X.numpy()])),
+                                      dtype=DTYPE)
         prediction = self.predict(model, candidates, outputs)
         best = int(np.argmin(prediction["objective_mean"]))
+        source = ("the pool of candidates" if self.candidates is not None else "optimiser" if best == 0
+                  else "an observed trial" if best <= len(X) else "the reference")
         return Recommendation(
             mixture=candidates[best].numpy(),
             fidelity=self.fidelity,
@@ -175,9 +185,9 @@ class GPStrategy(GPModelStrategy):
             losses=prediction["loss_mean"][best],
             loss_std=prediction["loss_std"][best],
             method="GP posterior mean minimum",
+            considered=candidates.numpy(),
             details={
-                "from": ("the pool of candidates" if self.candidates is not None
-                         else "optimiser" if best == 0 else "an observed trial"),
+                "from": source,
                 "observations": len(X),
                 "hyperparameters": self.hyperparameters(model, outputs),
             },

@@ -20,12 +20,13 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from mixopt.core.problem import Problem
+from mixopt.core.problem import Fidelity, Problem
 from mixopt.gp.means import LawMean
 from mixopt.laws import LAWS, LawFitError, make_law
 from mixopt.strategies import options as opt
 from mixopt.strategies.base import Strategy
 from mixopt.strategies.law import runs_from_observations
+from mixopt.strategies.posterior import JointPosterior
 
 DTYPE = torch.double
 
@@ -100,6 +101,33 @@ class GPModelStrategy(Strategy):
         """The unfitted GP on `n x D` inputs and `n x k` outcomes (seeded: fits are reproducible)."""
 
     @abc.abstractmethod
+    def answer_inputs(self, mixtures_: np.ndarray) -> torch.Tensor:
+        """`k x d` mixtures -> `k x D` GP inputs where the strategy's answer is evaluated (the
+        target, or the proxy scale of a ``scale`` option)."""
+
+    @abc.abstractmethod
+    def inputs_at(self, mixtures_: np.ndarray, fidelity: Fidelity) -> torch.Tensor | None:
+        """`k x d` mixtures at ``fidelity`` -> `k x D` GP inputs; ``None`` where the GP does not
+        model that fidelity."""
+
+    def objective_at(self, observations: pd.DataFrame, mixtures_: np.ndarray,
+                     fidelity: Fidelity) -> tuple[np.ndarray, np.ndarray] | None:
+        """Posterior mean and std (`k` each) of the objective of `k x d` mixtures observed at
+        ``fidelity`` (observation noise included: what a trial would report); ``None`` when the
+        GP cannot be fitted or does not model that fidelity."""
+        X = self.inputs_at(np.atleast_2d(mixtures_), fidelity)
+        if X is None:
+            return None
+        outputs = self.outputs(objective_only=True)
+        try:
+            model = self.fit(observations, outputs)
+        except ValueError:
+            return None
+        with torch.no_grad():
+            post = model.posterior(X, posterior_transform=outputs.negated_objective(), observation_noise=True)
+            return -post.mean.squeeze(-1).numpy(), post.variance.clamp_min(0).sqrt().squeeze(-1).numpy()
+
+    @abc.abstractmethod
     def law_inputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`n x D` GP inputs -> (`n x d` mixtures, `n` parameters, `n` tokens) for a law."""
 
@@ -158,3 +186,31 @@ class GPModelStrategy(Strategy):
             "objective_mean": -objective.mean.squeeze(-1).numpy(),
             "objective_std": objective.variance.clamp_min(0).sqrt().squeeze(-1).numpy(),
         }
+
+    def joint_posterior(self, observations: pd.DataFrame, mixtures_: np.ndarray) -> JointPosterior | None:
+        """Per-domain and objective posterior of `k x d` mixtures where answers are evaluated, with
+        their covariances across the mixtures (a noise-free posterior: expected losses)."""
+        outputs = self.outputs(objective_only=False)
+        try:
+            model = self.fit(observations, outputs)
+        except ValueError:
+            return None
+        X = self.answer_inputs(np.atleast_2d(mixtures_))
+        k, e = len(X), len(self.problem.eval_domains)
+        loss_mean, loss_cov = np.full((k, e), np.nan), np.full((e, k, k), np.nan)
+        with torch.no_grad():
+            objective = model.posterior(X, posterior_transform=outputs.negated_objective())
+            # one domain at a time: a one-hot scalarisation gives that output's k x k covariance
+            for i, domain in enumerate(outputs.modelled):
+                pick = torch.zeros(outputs.count, dtype=DTYPE)
+                pick[i] = 1.0
+                post = model.posterior(X, posterior_transform=ScalarizedPosteriorTransform(weights=pick))
+                loss_mean[:, domain] = post.mean.squeeze(-1).numpy()
+                loss_cov[domain] = post.mvn.covariance_matrix.numpy()
+        fidelity = self.fidelity if self.fidelity != self.problem.target else None
+        return JointPosterior(
+            loss_mean=loss_mean, loss_cov=loss_cov,
+            objective_mean=-objective.mean.squeeze(-1).numpy(),
+            objective_cov=objective.mvn.covariance_matrix.numpy(),
+            model=f"{self.name} model" + (f" at proxy scale {fidelity.scale}" if fidelity else " at the target"),
+        )

@@ -107,11 +107,14 @@ class LawStrategy(Strategy):
         objective = self._objective(law)
         w = minimise(objective, self.problem.dim, self.seed, candidates=self.candidates,
                      samples=self.options["samples"], top_k=self.top_k)
+        answers = self.with_reference(w[None, :])  # the reference wins where the law predicts it lower
+        w = answers[int(np.argmin(objective(answers)))]
         n, tokens = self.problem.n_params(self.fidelity.scale), self.problem.tokens(self.fidelity)
         predicted = law.predict(w[None, :], n, tokens)[0]
         return Recommendation(
             mixture=w, fidelity=self.fidelity, objective=float(self.problem.objective(predicted)),
             objective_std=None, losses=predicted, loss_std=None, method=f"{self.name} law minimiser",
+            considered=answers,
             details={"law": self.law, "params": n, "tokens": tokens},
         )
 

@@ -139,6 +139,12 @@ class MFMSStrategy(GPModelStrategy):
         f = self._fidelity_features(np.full(len(w), fidelity.scale), np.full(len(w), fidelity.steps, dtype=float))
         return torch.tensor(np.hstack([w, f]), dtype=DTYPE)
 
+    def answer_inputs(self, mixtures_: np.ndarray) -> torch.Tensor:
+        return self.inputs(mixtures_, self.problem.target)
+
+    def inputs_at(self, mixtures_: np.ndarray, fidelity: Fidelity) -> torch.Tensor | None:
+        return self.inputs(mixtures_, fidelity) if fidelity.scale in self.problem.full_steps else None
+
     # -- model ---------------------------------------------------------------------------------
 
     def training_data(self, observations: pd.DataFrame, outputs: Outputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -288,6 +294,7 @@ class MFMSStrategy(GPModelStrategy):
             w = self._observed_mixtures(observations)
         else:
             w = self._mixture_candidates(model, observations, self.iteration_seed(0), outputs)
+        w = self.with_reference(w)
         prediction = self.predict(model, self.inputs(w, self.problem.target), outputs)
         best = int(np.argmin(prediction["objective_mean"]))
         trained = (observations["scale"] == self.problem.target.scale).any()
@@ -297,6 +304,7 @@ class MFMSStrategy(GPModelStrategy):
             objective_std=float(prediction["objective_std"][best]),
             losses=prediction["loss_mean"][best], loss_std=prediction["loss_std"][best],
             method="multi-fidelity GP posterior mean minimum at the target",
+            considered=w,
             details={"checkpoints_used": len(X),
                      "target_scale_trained": bool(trained),
                      **({} if trained else {"note": f"the target scale {self.problem.target.scale} was never "

@@ -123,14 +123,14 @@ class MultiScaleStrategy(MFMSStrategy):
                 "noise": model.likelihood.noise.detach().reshape(-1).tolist()}
 
     def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
-        """The best mixture run at the target, unless another observed one is better with
-        probability >= ``switch_confidence`` (from the joint posterior of the two)."""
+        """The best mixture run at the target, unless another observed one (or the reference) is
+        better with probability >= ``switch_confidence`` (from the joint posterior of the two)."""
         outputs = self.outputs(objective_only=not per_domain)
         X, _ = self.training_data(observations, outputs)
         if len(X) < 2:
             return fallback(observations, self.problem, self.problem.target, "too few observations to fit the GP")
         model = self.fit(observations, outputs)
-        seen = self._observed_mixtures(observations)
+        seen = self.with_reference(self._observed_mixtures(observations))
         target = self.problem.target
         ok = observations[(observations["status"] == "ok") & (observations["scale"] == target.scale)]
         at_target = is_among(seen, mixtures(ok, self.problem)) if len(ok) else np.zeros(len(seen), dtype=bool)
@@ -155,6 +155,7 @@ class MultiScaleStrategy(MFMSStrategy):
             objective=float(prediction["objective_mean"][0]), objective_std=float(prediction["objective_std"][0]),
             losses=prediction["loss_mean"][0], loss_std=prediction["loss_std"][0],
             method="multi-scale GP (scales as correlated tasks): best run at the target unless confidently beaten",
+            considered=seen,
             details={"checkpoints_used": len(X), "target_scale_trained": trained, "note": note,
                      **self.hyperparameters(model)},
         )

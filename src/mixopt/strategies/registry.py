@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from mixopt.core.problem import Problem
 from mixopt.core.space import MixtureSpace
 from mixopt.settings import StrategySettings
@@ -40,6 +42,9 @@ def make_strategy(name: str, problem: Problem, seed: int, options: Mapping[str, 
 
 
 def strategy_from_settings(settings: StrategySettings, problem: Problem, seed: int,
-                           space: MixtureSpace | None = None) -> Strategy:
-    """The strategy a config names, restricted to what ``space`` can run."""
-    return make_strategy(settings.name, problem, seed, settings.options, space)
+                           space: MixtureSpace | None = None, reference: np.ndarray | None = None) -> Strategy:
+    """The strategy a config names, restricted to what ``space`` can run; ``reference``: the `d`
+    mixture recommendations are compared with (and may be)."""
+    strategy = make_strategy(settings.name, problem, seed, settings.options, space)
+    strategy.reference = None if reference is None else np.asarray(reference, dtype=float)
+    return strategy

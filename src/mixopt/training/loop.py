@@ -1,7 +1,8 @@
 r"""The training loop of one proxy run, nanoGPT-style: setup, data, model, then one ``for`` loop.
 
 Each step, in this order: set the learning rate (:func:`~mixopt.training.schedule.lr_at`), draw a
-batch from the mixture, forward and backward, clip the gradient norm, step AdamW, log progress,
+batch from the mixture, forward and backward, clip the gradient norm, step AdamW, log progress
+(:func:`~mixopt.core.progress.progress_line`: loss, lr, tok/s, elapsed, eta),
 evaluate every domain at a checkpoint step, and write a resume checkpoint every ``resume_every``
 steps. Results go into a metrics dict (:mod:`mixopt.training.metrics`) as they become known, so a
 run that raises still leaves the checkpoints it completed.
@@ -25,6 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # proxies are built from a config,
 
 import torch  # noqa: E402
 
+from mixopt.core.progress import progress_line  # noqa: E402
 from mixopt.training.data import load_run_data  # noqa: E402
 from mixopt.training.evaluate import evaluate, lm_loss  # noqa: E402
 from mixopt.training.metrics import (  # noqa: E402
@@ -102,6 +104,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
         m["checkpoints"], m["domain_sequences"] = list(state["checkpoints"]), sampler.counts
         m["tokens_per_second"] = start * B * T / train_time if train_time > 0 else None
         log(f"resume: continuing from step {start} of {spec.steps} ({resume})")
+    resumed_train_time = train_time  # of earlier attempts: the ETA uses this attempt's pace only
 
     t0 = time.perf_counter()
     for it in range(start, spec.steps):
@@ -128,8 +131,11 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
             dt = time.perf_counter() - t0
             train_time += dt
             m["tokens_per_second"] = step * B * T / train_time
-            log(f"step {step}/{spec.steps} | loss {seen[-1].item():.4f} | lr {lr:.3e} | "
-                f"{(step - last_log) * B * T / dt:,.0f} tok/s")
+            # eta: the remaining steps at this attempt's mean time per training step; checkpoint
+            # evaluations and resume files are not in that rate, so they come on top of it
+            step_time = (train_time - resumed_train_time) / (step - start)
+            log(progress_line(step, spec.steps, seen[-1].item(), lr, (step - last_log) * B * T / dt,
+                              elapsed_s=time.perf_counter() - t_start, eta_s=(spec.steps - step) * step_time))
             last_log = step
         if step in ckpts:
             losses = evaluate(model, windows, B, autocast)

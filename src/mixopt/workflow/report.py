@@ -12,7 +12,9 @@ import yaml
 from mixopt.core.atomic import write_text
 from mixopt.core.observations import at_fidelity, trial_costs
 from mixopt.core.problem import Problem
-from mixopt.strategies.base import Recommendation, best_observed
+from mixopt.core.space import MixtureSpace
+from mixopt.strategies.base import Recommendation, Strategy, best_observed
+from mixopt.workflow.evidence import evidence_model, probability_best, rank_correlations, versus_reference
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:
@@ -73,5 +75,60 @@ def recommendation_report(rec: Recommendation, problem: Problem, table: pd.DataF
     return report
 
 
+#: P(worse than the reference) from which the headline names a domain
+SACRIFICE_PROBABILITY = 0.9
+
+
+def headline(report: Mapping, problem: Problem) -> str:
+    """One line a person reads first: the predicted objective, the trade-off against the reference
+    (and the domain most likely to be sacrificed), how sure the model is it is the best, and
+    whether the figure is an extrapolation."""
+    objective, versus = report["objective"], report.get("versus_reference") or {}
+    value = objective["value"]
+    std = f" ± {objective['std']:.4g}" if objective.get("std") is not None else ""
+    parts = [f"{objective['kind']} objective {value:.4g}{std} at {problem.target.scale}"
+             if value is not None else "no objective predicted"]
+    gap = (versus.get("objective") or {})
+    if versus.get("recommended_is_reference"):
+        parts.append(f"the recommendation is the {versus['reference']} reference itself")
+    elif gap.get("difference") is not None:
+        parts.append(f"{gap['difference']:+.4g} vs the {versus['reference']} reference "
+                     f"(P(worse) {gap['p_worse']:.2f})")
+    # the domains the recommendation probably sacrifices, worst first: what the mean hides
+    worse = sorted(((d, v) for d, v in (versus.get("domains") or {}).items()
+                    if v.get("p_worse") is not None and v["p_worse"] >= SACRIFICE_PROBABILITY),
+                   key=lambda dv: -dv[1]["difference"])
+    if worse and not versus.get("recommended_is_reference"):
+        parts.append("worse than the reference on " + ", ".join(
+            f"{d} {v['difference']:+.4g} (P {v['p_worse']:.2f})" for d, v in worse))
+    p_best = (report.get("transfer") or {}).get("p_best") or {}
+    if p_best.get("value") is not None:
+        parts.append(f"P(best of {p_best['among']} considered) {p_best['value']:.2f}")
+    if report["target"]["trials_at_target"] == 0:
+        scales = sorted({s for s in report.get("transfer", {}).get("scales_trained", [])})
+        parts.append(f"EXTRAPOLATION: nothing ran at the target scale {problem.target.scale}; "
+                     f"predicted from {', '.join(scales) or 'no trained scale'}")
+    return "; ".join(parts)
+
+
+def evidence_report(strategy: Strategy, table: pd.DataFrame, reference_name: str, target_tokens: int,
+                    space: MixtureSpace | None = None) -> dict:
+    """best_mixture.yaml's content: the headline, the strategy's recommendation, the reference
+    mixture (``strategy.reference``), ``versus_reference`` and ``transfer``."""
+    problem, reference = strategy.problem, strategy.reference
+    assert reference is not None, "evidence_report needs the strategy's reference mixture"
+    rec = strategy.recommend(table)
+    model = evidence_model(strategy, table, space=space)
+    report = recommendation_report(rec, problem, table, strategy.name, target_tokens)
+    report["reference"] = {"name": reference_name, "mixture": problem.mixture_dict(reference)}
+    report["versus_reference"] = versus_reference(rec, reference, reference_name, model, table, problem)
+    report["transfer"] = {
+        "rank_correlation": rank_correlations(table, problem),
+        "p_best": probability_best(rec, model, table, strategy.seed),
+        "scales_trained": sorted(table.loc[table["status"] == "ok", "scale"].astype(str).unique().tolist()),
+    }
+    return {"headline": headline(report, problem)} | report
+
+
 def write_report(report: Mapping, path: str | Path) -> None:
-    write_text(path, yaml.safe_dump(dict(report), sort_keys=False, default_flow_style=False))
+    write_text(path, yaml.safe_dump(dict(report), sort_keys=False, default_flow_style=False, allow_unicode=True))

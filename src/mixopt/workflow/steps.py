@@ -4,6 +4,7 @@ the observations table, propose an iteration's trials, recommend a mixture, plot
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 
@@ -14,7 +15,10 @@ from mixopt.settings import Settings
 from mixopt.strategies import strategy_from_settings
 from mixopt.workflow.convergence import convergence_table, plot_convergence
 from mixopt.workflow.proposals import write_proposals
-from mixopt.workflow.report import recommendation_report, write_report
+from mixopt.workflow.holdout import held_out_predictions, prediction_scores
+from mixopt.workflow.evidence import evidence_model
+from mixopt.workflow.reference import reference_mixture
+from mixopt.workflow.report import evidence_report, write_report
 
 
 def aggregate(backend: Backend, metrics: list[str], out_path: str | Path) -> pd.DataFrame:
@@ -35,15 +39,20 @@ def propose(settings: Settings, backend: Backend, observations: str | Path, iter
     return table
 
 
-def recommend(settings: Settings, backend: Backend, observations: str | Path, out_path: str | Path) -> dict:
-    """results/best_mixture.yaml: the strategy's recommendation with its predicted losses."""
+def recommend(settings: Settings, backend: Backend, observations: str | Path, out_path: str | Path,
+              shard_metas: Mapping[str, str | Path] | None = None) -> dict:
+    """results/best_mixture.yaml: the strategy's recommendation with its predicted losses, its
+    trade-off against the reference mixture and the evidence that the proxies transfer.
+
+    ``shard_metas``: domain -> meta.json of its shards, for the ``natural`` reference.
+    """
     problem = backend.problem
     table = read_table(observations)
-    strategy = strategy_from_settings(settings.strategy, problem, settings.seed, space=backend)
-    report = recommendation_report(strategy.recommend(table), problem, table, settings.strategy.name,
-                                   int(problem.target_tokens))
+    reference, reference_name = reference_mixture(settings.reference, problem, shard_metas)
+    strategy = strategy_from_settings(settings.strategy, problem, settings.seed, space=backend, reference=reference)
+    report = evidence_report(strategy, table, reference_name, int(problem.target_tokens), space=backend)
     write_report(report, out_path)
-    print(report)
+    print(report["headline"])
     return report
 
 
@@ -56,3 +65,111 @@ def convergence(settings: Settings, backend: Backend, observations: str | Path, 
     plot_convergence(curve, plot_path, title=f"{settings.strategy.name}: "
                      f"objective at {problem.target.scale}, {problem.target.steps} steps")
     return curve
+
+
+def held_out(settings: Settings, backend: Backend, observations: str | Path, out_path: str | Path) -> pd.DataFrame:
+    """results/summary/predictions.csv: every trial of iteration >= 1 as predicted by the model
+    fitted on the iterations before it (the strategy's GP, or the evidence GP)."""
+    problem = backend.problem
+
+    def model_for(earlier: pd.DataFrame):
+        strategy = strategy_from_settings(settings.strategy, problem, settings.seed, space=backend)
+        return evidence_model(strategy, earlier, space=backend)
+
+    predictions = held_out_predictions(read_table(observations), problem, model_for)
+    write_text(out_path, predictions.to_csv(index=False))
+    print(prediction_scores(predictions))
+    return predictions
+
+
+# -- the figures of the Snakemake report (`snakemake --report report.html`) ---------------------
+
+
+def _read_yaml(path: str | Path) -> dict:
+    import yaml
+
+    with Path(path).open() as f:
+        return yaml.safe_load(f) or {}
+
+
+def _scales(backend: Backend) -> list[str]:
+    """The back end's scales from the cheapest to the most expensive step."""
+    problem = backend.problem
+    return sorted(problem.full_steps, key=lambda s: problem.step_flops.get(s, float("inf")))
+
+
+def mixture_trajectories(settings: Settings, backend: Backend, proposals: list[str | Path],
+                         best_mixture: str | Path, plot_path: str | Path) -> pd.DataFrame:
+    """Each domain's weight across iterations and in the recommendation, as a PNG.
+
+    ``proposals``: results/iter_{i}/proposals.csv of iterations 0, 1, ... in that order.
+    """
+    from mixopt.workflow.figures import plot_mixture_trajectories
+
+    problem = backend.problem
+    stacked = pd.concat([pd.read_csv(p).assign(iteration=i) for i, p in enumerate(proposals)], ignore_index=True)
+    plot_mixture_trajectories(stacked, _read_yaml(best_mixture).get("mixture") or {}, list(problem.domains),
+                              _scales(backend), problem.target.scale, plot_path,
+                              title=f"{settings.strategy.name}: proposed weight of each domain per iteration")
+    return stacked
+
+
+def domain_losses(settings: Settings, backend: Backend, observations: str | Path, best_mixture: str | Path,
+                  plot_path: str | Path) -> pd.DataFrame:
+    """Each trial at the target minus the reference mixture, per domain and for the objective, as a PNG."""
+    from mixopt.workflow.figures import domain_loss_table, plot_domain_losses, reference_losses
+
+    problem = backend.problem
+    versus = _read_yaml(best_mixture).get("versus_reference") or {}
+    reference, kind = reference_losses(versus)
+    differences = domain_loss_table(read_table(observations), problem.target, reference)
+    plot_domain_losses(differences, problem.target, versus.get("reference") or "reference", kind,
+                       list(versus.get("not_modelled") or []), plot_path)
+    print(differences.to_string(index=False))
+    return differences
+
+
+def learning_curves(settings: Settings, backend: Backend, observations: str | Path, plot_path: str | Path) -> None:
+    """Objective against step for every trial, one panel per scale, as a PNG."""
+    from mixopt.workflow.figures import plot_learning_curves
+
+    problem = backend.problem
+    plot_learning_curves(read_table(observations), _scales(backend), problem.target.scale, plot_path,
+                         title=f"{settings.strategy.name}: objective against step, per trial and scale")
+
+
+def predictions(settings: Settings, backend: Backend, observations: str | Path, table_path: str | Path,
+                plot_path: str | Path) -> dict:
+    """results/summary/predictions.csv (:func:`held_out`: each trial predicted by the model fitted
+    on the iterations before its own) and a PNG of predicted vs observed with the scores."""
+    from mixopt.workflow.figures import plot_predictions
+
+    problem = backend.problem
+    table = held_out(settings, backend, observations, table_path)
+    scores = prediction_scores(table)
+    plot_predictions(table, scores, _scales(backend), problem.target.scale, plot_path)
+    return scores
+
+
+def recommendation_figure(best_mixture: str | Path, plot_path: str | Path) -> None:
+    """best_mixture.yaml's mixture and its per-domain differences from the reference, as a PNG."""
+    from mixopt.workflow.figures import plot_recommendation
+
+    plot_recommendation(_read_yaml(best_mixture), plot_path)
+
+
+def transfer_figure(settings: Settings, backend: Backend, observations: str | Path, best_mixture: str | Path,
+                    plot_path: str | Path) -> dict[str, pd.DataFrame]:
+    """Rank at each trained proxy scale against rank at the target of the mixtures run at both, as a PNG."""
+    from mixopt.workflow.evidence import transfer_pairs
+    from mixopt.workflow.figures import plot_transfer
+
+    problem = backend.problem
+    table = read_table(observations)
+    trained = set(table.loc[table["status"] == "ok", "scale"].astype(str))
+    pairs = {s: transfer_pairs(table, problem, s) for s in _scales(backend)
+             if s != problem.target.scale and s in trained}
+    correlations = (_read_yaml(best_mixture).get("transfer") or {}).get("rank_correlation") or {}
+    plot_transfer(pairs, correlations, problem.target.scale, plot_path)
+    print({s: len(p) for s, p in pairs.items()})
+    return pairs
