@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from mixopt.core.atomic import atomic_open
+from mixopt.core.plotting import pyplot
 from mixopt.laws import Law, LawFitError, Runs, make_law
 from mixopt.tables.runtable import RunTable, RunTableError
 
@@ -168,12 +169,7 @@ def format_scores(scores: pd.DataFrame) -> str:
 
 def plot(predictions: pd.DataFrame, scale_of: Mapping[float, str], path: str | Path) -> None:
     """Predicted vs observed objective, one panel per predictor, colour by scale."""
-    import matplotlib  # only the plotting step pays for matplotlib's import
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-
+    plt = pyplot()
     obj = predictions[predictions["domain"] == "objective"].assign(scale=lambda f: f["params"].map(scale_of))
     labels = list(dict.fromkeys(obj["predictor"]))
     cols = min(4, len(labels))

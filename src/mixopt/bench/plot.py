@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mixopt.core.plotting import pyplot, save_figure
+
 
 def seed_bands(curves: pd.DataFrame, grid: np.ndarray) -> dict[str, np.ndarray]:
     """Per strategy, `3 x len(grid)`: q25, median, q75 over seeds of the best objective at each
@@ -42,28 +44,17 @@ def draw_curves(ax, curves: pd.DataFrame, best: float, unit: float, title: str, 
     ax.legend(fontsize=legend_size)
 
 
-def _pyplot():
-    import matplotlib  # only the plotting step pays for matplotlib's import
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_curves(curves: pd.DataFrame, path: str | Path, best: float, unit: float, title: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 4.6), dpi=120)
     draw_curves(ax, curves, best, unit, title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_grid(panels: list[tuple[str, pd.DataFrame, float, float]], path: str | Path, columns: int = 3) -> None:
     """One panel per ``(title, curves, best, unit)``, in a grid of ``columns``."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.8 * rows), dpi=100, squeeze=False)
     for ax, (title, curves, best, unit) in zip(axes.flat, panels):
@@ -71,6 +62,4 @@ def plot_grid(panels: list[tuple[str, pd.DataFrame, float, float]], path: str | 
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

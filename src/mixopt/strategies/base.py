@@ -14,7 +14,6 @@ from mixopt.core.problem import Fidelity, Problem
 from mixopt.core.simplex import check_mixture, is_among, project, space_filling
 from mixopt.core.space import MixtureSpace, common_pool, runnable_mask
 from mixopt.strategies import options as opt
-from mixopt.strategies.posterior import JointPosterior
 
 
 @dataclass(frozen=True)
@@ -145,11 +144,6 @@ class Strategy(abc.ABC):
         model-based strategy may skip its per-domain models (``losses`` are then NaN).
         """
         return best_observed(observations, self.problem, self.fidelity)
-
-    def joint_posterior(self, observations: pd.DataFrame, mixtures_: np.ndarray) -> JointPosterior | None:
-        """The model's joint posterior at the target of `k x d` mixtures; ``None`` for a strategy
-        without a model of uncertainty (or too few observations to fit it)."""
-        return None
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mixopt.core.observations import at_fidelity, trial_costs
+from mixopt.core.plotting import pyplot, save_figure
 from mixopt.core.problem import Problem
 
 
@@ -26,11 +27,7 @@ def convergence_table(table: pd.DataFrame, problem: Problem) -> pd.DataFrame:
 
 
 def plot_convergence(curve: pd.DataFrame, path: str | Path, title: str) -> None:
-    import matplotlib  # only the plotting step pays for matplotlib's import
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     ok = curve[np.isfinite(curve["objective"])]
     ax.scatter(ok["cumulative_flops"], ok["objective"], s=14, color="0.6", label="trial objective")
@@ -45,6 +42,4 @@ def plot_convergence(curve: pd.DataFrame, path: str | Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

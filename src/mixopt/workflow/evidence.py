@@ -33,7 +33,8 @@ def _num(x: Any, digits: int = 6) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), digits)
 
 
-def evidence_model(strategy: Strategy, observations: pd.DataFrame, space: MixtureSpace | None = None) -> GPModelStrategy:
+def evidence_model(strategy: Strategy, observations: pd.DataFrame,
+                   space: MixtureSpace | None = None) -> GPModelStrategy:
     """The strategy itself when it has a GP, else a GP fitted only to weigh the evidence:
     multi-scale when trials ran at several scales, else at the target."""
     if isinstance(strategy, GPModelStrategy):
@@ -116,14 +117,22 @@ def transfer_pairs(table: pd.DataFrame, problem: Problem, scale: str) -> pd.Data
     return both.reset_index(drop=True)
 
 
+def trained_scales(table: pd.DataFrame) -> list[str]:
+    """The scales with at least one successful trial, sorted by name."""
+    return sorted(table.loc[table["status"] == "ok", "scale"].astype(str).unique().tolist())
+
+
+def trained_proxies(table: pd.DataFrame, problem: Problem) -> list[str]:
+    """The scales other than the target's with a successful trial, in the problem's order."""
+    trained = set(trained_scales(table))
+    return [s for s in problem.full_steps if s != problem.target.scale and s in trained]
+
+
 def rank_correlations(table: pd.DataFrame, problem: Problem) -> dict[str, dict]:
     """Trained proxy scale -> Spearman rank correlation of its objectives with the target's over
     the mixtures run to the full length at both (``None`` with the reason when fewer than 3)."""
     out = {}
-    trained = set(table.loc[table["status"] == "ok", "scale"].astype(str))
-    for scale in problem.full_steps:
-        if scale == problem.target.scale or scale not in trained:
-            continue
+    for scale in trained_proxies(table, problem):
         pairs = transfer_pairs(table, problem, scale)
         entry: dict[str, Any] = {"mixtures": int(len(pairs))}
         if len(pairs) < 3:
@@ -144,15 +153,17 @@ def probability_best(rec: Recommendation, model: GPModelStrategy, table: pd.Data
     w = np.unique(np.atleast_2d(rec.considered), axis=0)
     if match(w, np.asarray(rec.mixture)) is None:
         w = np.vstack([w, rec.mixture])
-    if model.joint_posterior(table, w[:1]) is None:
-        return {"value": None, "reason": "too few successful trials to fit a model"}
+    unfitted = {"value": None, "reason": "too few successful trials to fit a model"}
     if len(w) > MAX_COMPARED:  # the contenders: those with the lowest posterior means, and the answer
-        means = np.concatenate([model.joint_posterior(table, part).objective_mean
-                                for part in np.array_split(w, int(np.ceil(len(w) / MAX_COMPARED)))])
+        parts = [model.joint_posterior(table, part) for part in np.array_split(w, int(np.ceil(len(w) / MAX_COMPARED)))]
+        if parts[0] is None:
+            return unfitted
+        means = np.concatenate([part.objective_mean for part in parts])
         others = [i for i in np.argsort(means) if i != match(w, np.asarray(rec.mixture))]
         w = np.vstack([w[others[:MAX_COMPARED - 1]], rec.mixture])
     posterior = model.joint_posterior(table, w)
-    assert posterior is not None
+    if posterior is None:
+        return unfitted
     index = match(w, np.asarray(rec.mixture))
     assert index is not None
     return {"value": _num(posterior.probability_best(index, seed=seed), 4), "among": int(len(w)),

@@ -16,25 +16,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mixopt.core.plotting import pyplot as _pyplot
+from mixopt.core.plotting import save_figure as _save
 from mixopt.core.problem import Fidelity
 
 #: colours of the scales, in the order they are given (the target is drawn in black)
 _PALETTE = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-
-
-def _pyplot():
-    import matplotlib  # only the plotting steps pay for matplotlib's import
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    _pyplot().close(fig)
 
 
 def scale_colours(scales: Sequence[str], target_scale: str) -> dict[str, str]:
@@ -115,12 +102,10 @@ def plot_mixture_trajectories(proposals: pd.DataFrame, recommendation: Mapping[s
 def reference_losses(versus: Mapping[str, Any]) -> tuple[dict[str, float], str]:
     """The reference mixture's objective and per-domain losses at the target from the
     ``versus_reference`` block of best_mixture.yaml: ``{"objective": x, domain: x, ...}`` (the
-    observed value where the reference ran at the target, else the model's prediction; domains
-    without either, e.g. ``not_modelled``, are left out) and a phrase saying which they are."""
-    skipped = set(versus.get("not_modelled") or [])
+    observed value where the reference ran at the target, else the model's prediction; the block
+    holds no ``not_modelled`` domain) and a phrase saying which they are."""
     out, kinds = {}, set()
-    rows = {"objective": versus.get("objective") or {}} | {
-        d: v for d, v in (versus.get("domains") or {}).items() if d not in skipped}
+    rows = {"objective": versus.get("objective") or {}} | dict(versus.get("domains") or {})
     for name, row in rows.items():
         for key, kind in (("observed_reference", "observed"), ("reference", "predicted")):
             if row.get(key) is not None:
@@ -328,11 +313,8 @@ def recommendation_table(best: Mapping[str, Any]) -> pd.DataFrame:
     each compared domain), ``difference`` (recommended - reference), ``std``, ``p_worse`` and
     ``kind`` (``predicted``, or ``observed`` where only the observed difference exists)."""
     versus = best.get("versus_reference") or {}
-    skipped = set(versus.get("not_modelled") or [])
     rows = []
     for name, row in ({"objective": versus.get("objective") or {}} | (versus.get("domains") or {})).items():
-        if name in skipped:
-            continue
         if row.get("difference") is not None:
             rows.append({"name": name, "difference": row["difference"], "std": row.get("std"),
                          "p_worse": row.get("p_worse"), "kind": "predicted"})

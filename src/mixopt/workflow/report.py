@@ -14,7 +14,13 @@ from mixopt.core.observations import at_fidelity, trial_costs
 from mixopt.core.problem import Problem
 from mixopt.core.space import MixtureSpace
 from mixopt.strategies.base import Recommendation, Strategy, best_observed
-from mixopt.workflow.evidence import evidence_model, probability_best, rank_correlations, versus_reference
+from mixopt.workflow.evidence import (
+    evidence_model,
+    probability_best,
+    rank_correlations,
+    trained_scales,
+    versus_reference,
+)
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:
@@ -125,7 +131,7 @@ def evidence_report(strategy: Strategy, table: pd.DataFrame, reference_name: str
     report["transfer"] = {
         "rank_correlation": rank_correlations(table, problem),
         "p_best": probability_best(rec, model, table, strategy.seed),
-        "scales_trained": sorted(table.loc[table["status"] == "ok", "scale"].astype(str).unique().tolist()),
+        "scales_trained": trained_scales(table),
     }
     return {"headline": headline(report, problem)} | report
 

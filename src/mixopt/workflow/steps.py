@@ -161,14 +161,13 @@ def recommendation_figure(best_mixture: str | Path, plot_path: str | Path) -> No
 def transfer_figure(settings: Settings, backend: Backend, observations: str | Path, best_mixture: str | Path,
                     plot_path: str | Path) -> dict[str, pd.DataFrame]:
     """Rank at each trained proxy scale against rank at the target of the mixtures run at both, as a PNG."""
-    from mixopt.workflow.evidence import transfer_pairs
+    from mixopt.workflow.evidence import trained_proxies, transfer_pairs
     from mixopt.workflow.figures import plot_transfer
 
     problem = backend.problem
     table = read_table(observations)
-    trained = set(table.loc[table["status"] == "ok", "scale"].astype(str))
-    pairs = {s: transfer_pairs(table, problem, s) for s in _scales(backend)
-             if s != problem.target.scale and s in trained}
+    proxies = trained_proxies(table, problem)
+    pairs = {s: transfer_pairs(table, problem, s) for s in _scales(backend) if s in proxies}
     correlations = (_read_yaml(best_mixture).get("transfer") or {}).get("rank_correlation") or {}
     plot_transfer(pairs, correlations, problem.target.scale, plot_path)
     print({s: len(p) for s, p in pairs.items()})
