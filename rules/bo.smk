@@ -11,7 +11,7 @@ localrules:
 
 rule aggregate:
     input:
-        observations_inputs,
+        unpack(observations_inputs),
     output:
         "results/iter_{i}/observations.csv",
     params:
@@ -33,7 +33,7 @@ checkpoint propose:
         diagnostics="results/iter_{i}/diagnostics.json",
     params:
         settings=SETTINGS,
-        watched=watched("strategy", "budget", "seed", "objective", "target"),
+        watched=watched("strategy", "budget", "seed", "objective", "target", "constraints", *REFERENCE_SHAPES_SEARCH),
     log:
         "results/logs/propose/iter_{i}.log",
     conda:
@@ -44,7 +44,7 @@ checkpoint propose:
 
 rule aggregate_all:
     input:
-        all_metrics,
+        unpack(all_metrics),
     output:
         "results/observations.csv",
     params:
@@ -71,7 +71,7 @@ rule recommend:
         ),
     params:
         settings=SETTINGS,
-        watched=watched("strategy", "seed", "objective", "target", "reference"),
+        watched=watched("strategy", "seed", "objective", "target", "reference", "constraints"),
     log:
         "results/logs/recommend.log",
     conda:

@@ -14,9 +14,13 @@ from mixopt.training.resources import trial_mem_mb
 SETTINGS = Settings.from_config(with_defaults(config))
 check_settings(SETTINGS, Path.cwd())
 
-DOMAINS = list(SETTINGS.domains)
+# the table back end takes only token counts from `domains`: no shards, no domain wildcard
+DOMAINS = list(SETTINGS.domains) if SETTINGS.backend.name == "train" else []
 BUILTINS = sorted({d.builtin for d in SETTINGS.domains.values() if d.builtin is not None})
 ITERATIONS = SETTINGS.budget.iterations
+# the reference changes what is proposed only under no_worse_than_reference; otherwise a new
+# reference only redoes the recommendation, not the search
+REFERENCE_SHAPES_SEARCH = ["reference"] if SETTINGS.constraints.no_worse_than_reference else []
 SURROGATE = SETTINGS.backend.mode == "surrogate"
 # each back end's rules write results/iter_{i}/trial_{j}/metrics.json
 BACKEND_RULES = {"train": ["data.smk", "train.smk"], "table": ["table.smk"]}[SETTINGS.backend.name]
@@ -66,16 +70,27 @@ def metrics_before(i):
     return [f"results/iter_{k}/trial_{j}/metrics.json" for k in range(int(i)) for j in trials_of(k)]
 
 
+def prior_runs():
+    """The run table of earlier runs to start from, if the config names one."""
+    return {"prior_runs": SETTINGS.prior_runs} if SETTINGS.prior_runs else {}
+
+
 def observations_inputs(wildcards):
-    return metrics_before(wildcards.i)
+    return {"metrics": metrics_before(wildcards.i)} | prior_runs()
 
 
 def all_metrics(wildcards):
-    return metrics_before(ITERATIONS)
+    return {"metrics": metrics_before(ITERATIONS)} | prior_runs()
+
+
+def shard_meta_inputs():
+    """The shards' meta.json, named meta_<domain>: their token counts set the repetition caps and
+    the `natural` reference (train back end)."""
+    return {f"meta_{d}": f"results/data/{d}/meta.json" for d in DOMAINS}
 
 
 def propose_inputs(wildcards):
-    return {"observations": f"results/iter_{wildcards.i}/observations.csv"}
+    return {"observations": f"results/iter_{wildcards.i}/observations.csv"} | shard_meta_inputs()
 
 
 def train_mem_mb(wildcards, input):
@@ -89,10 +104,8 @@ def simulator_inputs(wildcards):
 
 
 def recommend_inputs(wildcards):
-    """The shards' token counts, for the `natural` reference mixture."""
-    if SETTINGS.reference != "natural":
-        return {}
-    return {f"meta_{d}": f"results/data/{d}/meta.json" for d in DOMAINS}
+    """The shards' token counts, for the repetition caps and the `natural` reference mixture."""
+    return shard_meta_inputs()
 
 
 def all_proposals(wildcards):

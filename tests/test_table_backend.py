@@ -88,7 +88,7 @@ def test_pool_needs_mixtures_recorded_at_both_the_proxy_and_the_target():
 @pytest.mark.parametrize("changes, message", [
     ({"target": {"scale": "7B"}}, "target.*'7B' is not in run table"),
     ({"target": {"scale": "60M", "tokens": 123}}, "no checkpoint at scale '60M' with 123 tokens"),
-    ({"domains": {"web": {"builtin": "books"}, "code": {"builtin": "code"}}}, "'domains': not used with the table back end"),
+    ({"domains": {"web": {"builtin": "books"}, "code": {"builtin": "code"}}}, "'domains.web': only 'tokens' is used with the table back end"),
     ({"objective": {"type": "weighted", "weights": {"web": 1.0}}}, r"objective.weights.*unknown domain\(s\) \['web'\]"),
     ({"strategy": {"name": "gp", "options": {"scale": "2M"}}}, r"strategy.options.scale.*'2M' is not a scale"),
     ({"backend": {"name": "table", "table": {"format": "mixinglaws"}}}, "backend.table.*needs a 'path'"),

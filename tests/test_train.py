@@ -137,11 +137,11 @@ def test_write_json_atomic_writes_nan_as_null(tmp_path):
 # --- training -----------------------------------------------------------------------------------
 
 
-def test_metrics_schema_and_arithmetic(run):
+def test_metrics_schema_and_arithmetic(run, shards):
     assert list(run) == [
         "status", "error", "mixture", "scale", "shape", "seed", "steps", "tokens_per_step", "n_params",
         "n_params_embedding", "n_params_non_embedding", "device", "dtype", "checkpoints",
-        "domain_sequences", "wall_time_s", "tokens_per_second", "torch_version",
+        "domain_sequences", "domain_epochs", "wall_time_s", "tokens_per_second", "torch_version",
     ]
     assert run["status"] == "ok" and run["error"] is None
     assert run["device"] == "cpu" and run["dtype"] == "float32"
@@ -155,6 +155,11 @@ def test_metrics_schema_and_arithmetic(run):
     seqs = run["domain_sequences"]
     assert seqs["docs"] == 0 and sum(seqs.values()) == 120 * 8
     assert 0.55 < seqs["prose"] / (120 * 8) < 0.85  # 0.7 weight; binomial std over 960 draws is 0.015
+    # passes over each domain's training tokens (what constraints.max_repetition limits)
+    train_tokens = {d: json.loads((shards[d] / "meta.json").read_text())["tokens"]["train"] for d in seqs}
+    for d in ("prose", "code"):
+        assert run["domain_epochs"][d] == pytest.approx(seqs[d] * SHAPE.context / train_tokens[d])
+    assert run["domain_epochs"]["docs"] == 0 and run["domain_epochs"]["prose"] > 0
     assert run["tokens_per_second"] > 0 and run["wall_time_s"] > 0
 
 

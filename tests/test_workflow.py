@@ -123,17 +123,29 @@ def test_table_back_end_runs_the_same_dag_and_the_bench_rule(tmp_path):
     config["bench"] = {"seeds": 2, "jobs": 1, "strategies": {"random": {"name": "random"},
                                                              "random_1M": {"name": "random", "options": {"scale": "1M"}}},
                        "budget_flops": 3.8e18}
-    write_config(tmp_path, config)
-    snakemake(tmp_path)
-
     from mixopt.tables.loaders import load_regmix
 
     table = load_regmix()
+    # a warm start from two earlier 60M runs, and at least 20% Pile-CC in every mixture
+    prior = table.data[table.data["run_id"].isin(
+        table.data[(table.data["scale"] == "60M") & (table.data["w_pile_cc"] >= 0.2)]["run_id"].unique()[:2])]
+    prior.to_csv(tmp_path / "prior.csv", index=False)
+    config["prior_runs"] = "prior.csv"
+    config["constraints"] = {"bounds": {"pile_cc": [0.2, 1.0]}}
+    write_config(tmp_path, config)
+    snakemake(tmp_path)
+
     pool = table.wide(scale="60M")[table.weight_columns].to_numpy()
     obs = pd.read_csv(tmp_path / "results" / "observations.csv")
-    assert len(obs) == 6 and (obs["status"] == "ok").all() and set(obs["scale"]) == {"60M"}
+    prior_w = obs[obs["prior"]][table.weight_columns].drop_duplicates().to_numpy()
+    obs = obs[~obs["prior"]]
+    assert len(prior_w) == 2 and not (tmp_path / "results" / "iter_-1").exists()  # never retrained
+    # the initial design of 4 shrinks by the 2 mixtures the prior runs cover
+    assert len(obs) == 4 and (obs["status"] == "ok").all() and set(obs["scale"]) == {"60M"}
+    assert (obs["w_pile_cc"] >= 0.2 - 1e-9).all()
     for w in obs[table.weight_columns].to_numpy():
         assert (np.abs(pool - w).max(axis=1) <= 1e-6).any()  # pool mode: only recorded mixtures
+        assert (np.abs(prior_w - w).max(axis=1) > 1e-6).all()  # and none the prior runs hold
     # each trial's loss is the recorded one
     wide = table.wide(scale="60M")
     for _, row in obs.iterrows():
@@ -142,7 +154,7 @@ def test_table_back_end_runs_the_same_dag_and_the_bench_rule(tmp_path):
         assert row["loss_pile_cc"] == pytest.approx(match["loss_pile_cc"].mean())
     best = yaml.safe_load((tmp_path / "results" / "best_mixture.yaml").read_text())
     assert best["target"] == {"scale": "60M", "steps": 1001, "tokens": 1001 * 512 * 2048, "trials_at_target": 6}
-    assert set(best["mixture"]) == set(table.mixture_domains)
+    assert set(best["mixture"]) == set(table.mixture_domains) and best["mixture"]["pile_cc"] >= 0.2 - 1e-9
     assert best["domains"]["pile_cc"]["loss"] is not None and best["domains"]["arxiv"]["loss"] is None
 
     snakemake(tmp_path, "bench")

@@ -12,11 +12,35 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mixopt.backends import Backend, make_backend
+from mixopt.core.constraints import Constraints, InfeasibleBox, MixtureBox
 from mixopt.core.errors import ConfigError
+from mixopt.core.problem import Problem
+from mixopt.data.shards import train_tokens
 from mixopt.settings import Settings, check_weights, read_yaml, with_defaults
-from mixopt.strategies.registry import check_strategy_options
+from mixopt.strategies.registry import check_strategy_options, strategy_class
 
-__all__ = ["ConfigError", "check_config", "check_settings", "load_config", "load_settings", "with_defaults"]
+__all__ = ["ConfigError", "check_config", "check_settings", "constraints_of", "load_config", "load_settings",
+           "with_defaults"]
+
+def constraints_of(settings: Settings, problem: Problem,
+                   shard_metas: Mapping[str, str | Path] | None = None) -> Constraints:
+    """The constraints of the config: bounds, repetition caps from each domain's tokens (the
+    config's ``domains.<d>.tokens``, else the shards' meta.json), the outcome constraint.
+
+    Raises:
+        ConfigError: naming ``constraints`` and the domains, when no mixture can run at the target.
+    """
+    c = settings.constraints
+    tokens = train_tokens(shard_metas or {}) | {d: s.tokens for d, s in settings.domains.items() if s.tokens}
+    nw = c.no_worse_than_reference
+    constraints = Constraints(problem, c.bounds, {d: t for d, t in tokens.items() if d in problem.domains},
+                              c.max_repetition, None if nw is None else (nw["tolerance"], nw["probability"]))
+    try:
+        constraints.box(problem.target)
+    except InfeasibleBox as e:
+        raise ConfigError(f"config key 'constraints' (bounds, max_repetition {c.max_repetition:g} and the "
+                          f"domains' tokens): {e}") from None
+    return constraints
 
 
 def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
@@ -30,6 +54,19 @@ def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
     backend.preflight(base_dir)
     problem = backend.problem
     scales = list(problem.full_steps)
+    unknown = sorted(set(settings.constraints.bounds) - set(problem.domains))
+    if unknown:
+        raise ConfigError(f"config key 'constraints.bounds': unknown domain(s) {unknown}; domains are "
+                          f"{list(problem.domains)}")
+    try:
+        MixtureBox.of(problem.domains, bounds=settings.constraints.bounds)
+    except InfeasibleBox as e:
+        raise ConfigError(f"config key 'constraints.bounds': {e}") from None
+    unknown = sorted(set(settings.domains) - set(problem.domains))
+    if unknown:
+        raise ConfigError(f"config key 'domains': unknown domain(s) {unknown}; the run table's are {list(problem.domains)}")
+    constraints_of(settings, problem)  # the caps the config's token counts set, at the target
+    _check_objective(settings, problem)
     if isinstance(settings.reference, dict):
         check_weights(settings.reference, problem.domains, "reference", complete=False)
     elif settings.reference == "natural" and settings.backend.name != "train":
@@ -38,6 +75,13 @@ def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
     strategies = {"strategy": settings.strategy} | {f"bench.strategies.{k}": v
                                                      for k, v in settings.bench.strategies.items()}
     for key, strategy in strategies.items():
+        cls = strategy_class(strategy.name)
+        if key == "strategy" and settings.constraints.no_worse_than_reference and not cls.models_domains:
+            raise ConfigError(f"config key 'constraints.no_worse_than_reference': needs a model of each domain's "
+                              f"loss, which strategy {strategy.name!r} lacks; use gp, mfms or multiscale")
+        if key == "strategy" and problem.objective_kind == "worst_excess" and not cls.runs_references:
+            raise ConfigError(f"config key 'objective.type': worst_excess needs reference runs that strategy "
+                              f"{strategy.name!r} cannot interleave with its batches")
         options = strategy.options
         try:
             check_strategy_options(strategy.name, options, list(problem.domains))
@@ -50,6 +94,22 @@ def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
         if unknown:
             raise ConfigError(f"config key '{key}.options.scales': {unknown} not among the scales {scales}")
     return backend
+
+
+def _check_objective(settings: Settings, problem: Problem) -> None:
+    """worst_excess: its reference is known before any run and may itself run."""
+    if problem.objective_kind != "worst_excess":
+        return
+    reference = settings.objective.reference
+    if reference == "natural":
+        raise ConfigError("config key 'objective.reference': worst_excess needs its reference before the data is "
+                          "tokenized; give uniform or {domain: weight}")
+    if isinstance(reference, dict):
+        check_weights(reference, problem.domains, "objective.reference", complete=False)
+    assert problem.objective_reference is not None
+    broken = MixtureBox.of(problem.domains, bounds=settings.constraints.bounds).violations(problem.objective_reference)
+    if broken:
+        raise ConfigError(f"config key 'objective.reference': the reference breaks constraints.bounds: {broken}")
 
 
 def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> Settings:

@@ -27,8 +27,8 @@ from mixopt.core.simplex import SUM_TOLERANCE
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
 __all__ = [
-    "BackendSettings", "BenchSettings", "BudgetSettings", "ConfigError", "CorporaSettings", "DataSettings",
-    "DomainSettings", "ModelShape", "ObjectiveSettings", "Settings", "StrategySettings", "SurrogateSettings",
+    "BackendSettings", "BenchSettings", "BudgetSettings", "ConfigError", "ConstraintSettings", "CorporaSettings",
+    "DataSettings", "DomainSettings", "ModelShape", "ObjectiveSettings", "Settings", "StrategySettings", "SurrogateSettings",
     "TableSettings", "TargetSettings", "TokenizerSettings", "TrainingSettings", "check_weights", "read_yaml",
     "section_defaults", "with_defaults",
 ]
@@ -50,9 +50,16 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     key = _key(error.absolute_path)
     if error.validator in ("additionalProperties", "required"):
         return f"config key '{key}': {error.message}"
-    if error.validator == "oneOf" and isinstance(error.instance, dict):
+    if error.validator in ("oneOf", "not") and isinstance(error.instance, dict) and key.startswith("domains."):
         return f"config key '{key}': give exactly one of 'builtin' or 'paths', got {sorted(error.instance)}"
-    return f"config key '{key}': bad value {error.instance!r}: {error.message}"
+    hint = ""
+    if isinstance(error.instance, str) and error.validator == "type":
+        try:
+            float(error.instance)
+            hint = " (YAML reads 2.0e7 as text: write 2.0e+7 or 20000000)"
+        except ValueError:
+            pass
+    return f"config key '{key}': bad value {error.instance!r}: {error.message}{hint}"
 
 
 def with_defaults(config: Mapping) -> dict:
@@ -195,11 +202,14 @@ class ModelShape(_Section):
 
 @dataclass(frozen=True)
 class DomainSettings(_Section):
-    """``domains.<name>``: a built-in corpus or the user's files (globs, relative to the workflow)."""
+    """``domains.<name>``: a built-in corpus or the user's files (globs, relative to the workflow),
+    and the training tokens it has (``tokens``: for the repetition cap; ``None``: counted by the
+    tokenize rule, or no cap on a table)."""
 
     builtin: str | None
     paths: tuple[str, ...] | None
     text_field: str
+    tokens: float | None
 
     def __post_init__(self) -> None:
         if self.paths is not None:
@@ -250,23 +260,45 @@ class TrainingSettings(_Section):
 
 @dataclass(frozen=True)
 class ObjectiveSettings(_Section):
-    """``objective``: the mean of the evaluation losses, or a weighted sum of some of them."""
+    """``objective``: the mean of the evaluation losses, a weighted sum of some of them, the worst
+    (weighted) domain loss, or the worst excess over the reference mixture's loss.
+
+    ``reference`` (``worst_excess`` only): ``uniform`` or domain -> weight; ``None``: the
+    top-level ``reference``.
+    """
 
     type: str
     weights: dict[str, float] | None
+    reference: str | dict[str, float] | None
 
     def __post_init__(self) -> None:
         if self.type == "weighted" and self.weights is None:
             raise ConfigError("config key 'objective.weights': required when objective.type is 'weighted'")
-        if self.type != "weighted" and self.weights is not None:
-            raise ConfigError("config key 'objective.weights': only used with objective.type 'weighted'")
+        if self.type == "mean" and self.weights is not None:
+            raise ConfigError("config key 'objective.weights': not used with objective.type 'mean'")
+        if self.type != "worst_excess" and self.reference is not None:
+            raise ConfigError("config key 'objective.reference': only used with objective.type 'worst_excess'")
+
+    @property
+    def kind(self) -> str:
+        """The :class:`~mixopt.core.problem.Problem` objective kind."""
+        return "linear" if self.type in ("mean", "weighted") else self.type
+
+    def reference_for(self, domains: tuple[str, ...] | list[str]) -> list[float] | None:
+        """The worst_excess reference as weights of ``domains`` (``None`` for another objective)."""
+        if self.type != "worst_excess":
+            return None
+        if isinstance(self.reference, dict):
+            return [float(self.reference.get(d, 0.0)) for d in domains]
+        return [1.0 / len(domains)] * len(domains)  # uniform ('natural' is refused by the config check)
 
     def weights_for(self, domains: tuple[str, ...] | list[str]) -> dict[str, float]:
-        """Evaluation domain -> weight of the objective (mean: equal weights); 0 for unnamed domains."""
+        """Evaluation domain -> weight of the objective; 0 for unnamed domains. Without weights:
+        equal weights for the mean, and 1 each for the worst (excess) loss, so it reads as a loss."""
         domains = list(domains)
-        if self.type == "mean":
-            return {d: 1.0 / len(domains) for d in domains}
-        assert self.weights is not None
+        if self.weights is None:
+            each = 1.0 / len(domains) if self.type == "mean" else 1.0
+            return {d: each for d in domains}
         return {d: float(self.weights.get(d, 0.0)) for d in domains}
 
     def check_domains(self, domains: tuple[str, ...] | list[str]) -> None:
@@ -338,6 +370,23 @@ class BackendSettings:
 
 
 @dataclass(frozen=True)
+class ConstraintSettings(_Section):
+    """``constraints``: the repetition cap per domain, the user's bounds (domain -> (lo, hi)) and
+    the outcome constraint ``no_worse_than_reference`` (its ``tolerance`` and ``probability``)."""
+
+    max_repetition: float
+    bounds: dict[str, tuple[float, float]]
+    no_worse_than_reference: dict[str, float] | None
+
+    def __post_init__(self) -> None:
+        bounds = {d: (float(b[0]), float(b[1])) for d, b in (self.bounds or {}).items()}
+        for domain, (lo, hi) in bounds.items():
+            if lo > hi:
+                raise ConfigError(f"config key 'constraints.bounds.{domain}': lower bound {lo:g} above upper {hi:g}")
+        object.__setattr__(self, "bounds", bounds)
+
+
+@dataclass(frozen=True)
 class BenchSettings(_Section):
     """``bench``: strategies x seeds on the table back end (``mixopt bench``, ``snakemake bench``)."""
 
@@ -378,6 +427,9 @@ class Settings:
     bench: BenchSettings
     #: ``uniform``, ``natural`` or domain -> weight: what best_mixture.yaml compares with
     reference: str | dict[str, float]
+    constraints: ConstraintSettings
+    #: a long-format run table of earlier runs to start from (``None``: a cold start)
+    prior_runs: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -388,14 +440,21 @@ class Settings:
         """
         backend = BackendSettings.from_dict(config["backend"])
         if backend.name == "table":
-            for key in ("domains", "scales"):
-                if key in config:
-                    raise ConfigError(f"config key '{key}': not used with the table back end "
-                                      "(the run table defines them)")
+            if "scales" in config:
+                raise ConfigError("config key 'scales': not used with the table back end (the run table defines them)")
+            for name, domain in config.get("domains", {}).items():
+                if set(domain) - {"tokens", "text_field"}:
+                    raise ConfigError(f"config key 'domains.{name}': only 'tokens' is used with the table back "
+                                      "end (the run table defines the domains)")
         else:
             for key in ("domains", "scales"):
                 if key not in config:
                     raise ConfigError(f"config key '{key}': required with the train back end")
+            if len(config["domains"]) < 2:
+                raise ConfigError(f"config key 'domains': a mixture needs at least 2 domains, has {list(config['domains'])}")
+            for name, domain in config["domains"].items():
+                if "builtin" not in domain and "paths" not in domain:
+                    raise ConfigError(f"config key 'domains.{name}': needs 'builtin' or 'paths'")
             if "tokens" not in config["target"]:
                 raise ConfigError("config key 'target.tokens': required with the train back end")
         scales = {}
@@ -413,12 +472,16 @@ class Settings:
             scales=scales,
             target=TargetSettings.from_dict(config["target"]),
             training=TrainingSettings.from_dict(config["training"]),
-            objective=ObjectiveSettings.from_dict(config["objective"]),
+            objective=ObjectiveSettings.from_dict(
+                config["objective"] | ({"reference": config["objective"].get("reference", config["reference"])}
+                                       if config["objective"]["type"] == "worst_excess" else {})),
             strategy=StrategySettings.from_dict(config["strategy"]),
             budget=BudgetSettings.from_dict(config["budget"]),
             backend=backend,
             bench=BenchSettings.from_dict(config["bench"]),
             reference=config["reference"] if isinstance(config["reference"], str) else dict(config["reference"]),
+            constraints=ConstraintSettings.from_dict(config["constraints"]),
+            prior_runs=config.get("prior_runs"),
         )
         if backend.name == "train":
             settings._check_training()

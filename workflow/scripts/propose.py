@@ -5,5 +5,6 @@ from mixopt.workflow.steps import propose
 
 with log_to(snakemake.log[0]):
     settings = snakemake.params.settings
+    metas = {d: snakemake.input[f"meta_{d}"] for d in settings.domains if f"meta_{d}" in snakemake.input.keys()}
     propose(settings, make_backend(settings), snakemake.input.observations, int(snakemake.wildcards.i),
-            snakemake.output.proposals, snakemake.output.diagnostics)
+            snakemake.output.proposals, snakemake.output.diagnostics, metas or None)

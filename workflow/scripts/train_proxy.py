@@ -7,12 +7,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from pathlib import Path
 
 from mixopt.backends import TrainingBackend
+from mixopt.config import constraints_of
 from mixopt.core.logs import log_to
 from mixopt.workflow.trial import run_proposed_trial
 
 with log_to(snakemake.log[0]):
+    settings = snakemake.params.settings
     shard_dirs = {Path(m).parent.name: Path(m).parent for m in snakemake.input.shards}
-    metrics = run_proposed_trial(TrainingBackend(snakemake.params.settings, shard_dirs), snakemake.input.proposals,
-                                 iteration=int(snakemake.wildcards.i), trial=int(snakemake.wildcards.j),
-                                 out_path=snakemake.output.metrics)
+    backend = TrainingBackend(settings, shard_dirs)
+    metas = {name: folder / "meta.json" for name, folder in shard_dirs.items()}
+    metrics = run_proposed_trial(backend, snakemake.input.proposals, iteration=int(snakemake.wildcards.i),
+                                 trial=int(snakemake.wildcards.j), out_path=snakemake.output.metrics,
+                                 constraints=constraints_of(settings, backend.problem, metas))
     print(f"status: {metrics['status']}" + (f" ({metrics['error']})" if metrics.get("error") else ""))

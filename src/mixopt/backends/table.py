@@ -72,6 +72,9 @@ def problem_from_table(table: RunTable, target: TargetSettings, objective: Objec
         recorded_steps={s: tuple(table.steps(s)) for s in table.scales()},
         params={s: table.params(s) for s in table.scales()},
         target_tokens=table.tokens(fidelity.scale, fidelity.steps),
+        objective_kind=objective.kind,
+        objective_reference=(None if objective.kind != "worst_excess"
+                             else np.array(objective.reference_for(table.mixture_domains))),
     )
 
 

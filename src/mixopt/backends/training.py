@@ -42,6 +42,9 @@ def problem_from_settings(settings: Settings) -> Problem:
         step_flops={name: training_flops(params[name], shape.tokens_per_step) for name, shape in settings.scales.items()},
         params={name: float(n) for name, n in params.items()},
         target_tokens=tokens,
+        objective_kind=settings.objective.kind,
+        objective_reference=(None if settings.objective.kind != "worst_excess"
+                             else np.array(settings.objective.reference_for(domains))),
     )
 
 

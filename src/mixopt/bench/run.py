@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from mixopt.backends.table import TableBackend
+from mixopt.core.constraints import Constraints
 from mixopt.core.observations import build_table
-from mixopt.core.problem import Problem
 from mixopt.core.simplex import mixture_key
 from mixopt.core.trial import Trial
 from mixopt.strategies.registry import make_strategy
@@ -37,15 +37,25 @@ class StrategySpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _final_objective(record: dict, problem: Problem) -> float:
-    """The objective at a trial record's last checkpoint."""
+def reference_at_target(backend: TableBackend) -> np.ndarray | None:
+    """`e` losses of the worst_excess reference at the target (``None`` for another objective)."""
+    problem = backend.problem
+    if problem.objective_kind != "worst_excess":
+        return None
+    return backend.losses(problem.objective_reference, problem.target)[1][-1]
+
+
+def _final_objective(record: dict, backend: TableBackend) -> float:
+    """The objective at a trial record's last checkpoint (a target run)."""
+    problem = backend.problem
     losses = record["checkpoints"][-1]["losses"]
-    return float(problem.objective(np.array([losses[d] for d in problem.eval_domains])))
+    return float(problem.objective(np.array([losses[d] for d in problem.eval_domains]), reference_at_target(backend)))
 
 
 def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops: float,
              initial_design: int, trials_per_iteration: int, stop_at: float | None = None,
-             max_iterations: int | None = None) -> pd.DataFrame:
+             max_iterations: int | None = None, constraints: Constraints | None = None,
+             prior: list[dict] | None = None, reference: np.ndarray | None = None) -> pd.DataFrame:
     """Run one strategy with one seed until ``budget_flops`` is spent; one curve row per iteration.
 
     A seed also stops when an iteration learns nothing new: in pool mode a repeated trial returns
@@ -57,18 +67,27 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
             table's best: nothing can improve after it).
         max_iterations: a cap on iterations (a proxy strategy may need thousands of its cheap
             runs to spend a budget counted in target runs).
+        constraints: what every proposal and recommendation keeps to (``None``: nothing).
+        prior: trial records of earlier runs (``prior_runs``), seen from iteration 0 and never
+            charged; iteration 0's design shrinks by the mixtures they cover.
+        reference: the `d` reference mixture (the config's ``reference``): a possible answer, and
+            what ``no_worse_than_reference`` compares with.
 
     Returns:
         A frame with :data:`CURVE_COLUMNS`.
     """
     problem = backend.problem
     target = problem.target
-    strategy = make_strategy(spec.name, problem, seed, spec.options, space=backend)
-    records: list[dict] = []
-    evaluated: dict[tuple, float] = {}  # mixture -> objective at the target
+    strategy = make_strategy(spec.name, problem, seed, spec.options, space=backend, constraints=constraints)
+    strategy.reference = reference
+    records: list[dict] = list(prior or [])
+    evaluated: dict[tuple, float] = {  # mixture -> objective at the target
+        mixture_key(list(r["mixture"].values())): _final_objective(r, backend) for r in records
+        if r["scale"] == target.scale and r["checkpoints"] and r["checkpoints"][-1]["step"] == target.steps}
+    covered = len({mixture_key(list(r["mixture"].values())) for r in records})
     spent, rows, iteration = 0.0, [], 0
     while spent < budget_flops:
-        n = initial_design if iteration == 0 else trials_per_iteration
+        n = max(initial_design - covered, trials_per_iteration) if iteration == 0 else trials_per_iteration
         table = build_table(records, problem)
         batch = strategy.propose(table, n, iteration)
         trial_flops, seen = 0.0, {}
@@ -84,7 +103,7 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
             if record["checkpoints"]:
                 trial_flops += record["checkpoints"][-1]["flops"]
             if record["status"] == "ok" and proposal.fidelity == target:
-                evaluated[mixture_key(proposal.mixture)] = _final_objective(record, problem)
+                evaluated[mixture_key(proposal.mixture)] = _final_objective(record, backend)
         table = build_table(records, problem)
         try:
             rec = strategy.recommend(table, per_domain=False)  # only the mixture is charged
@@ -98,7 +117,7 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
                 charged = True
                 if record["status"] == "ok":
                     eval_flops = record["checkpoints"][-1]["flops"]
-                    evaluated[key] = _final_objective(record, problem)
+                    evaluated[key] = _final_objective(record, backend)
             rec_objective = evaluated.get(key, np.nan)
         spent += trial_flops + eval_flops
         rows.append({

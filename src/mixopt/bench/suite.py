@@ -23,7 +23,12 @@ import pandas as pd
 
 from mixopt.backends.table import TableBackend
 from mixopt.bench.plot import plot_curves
-from mixopt.bench.run import StrategySpec, run_seed
+from mixopt.bench.run import StrategySpec, reference_at_target, run_seed
+from mixopt.config import constraints_of
+from mixopt.core.constraints import MixtureBox
+from mixopt.strategies.registry import make_strategy
+from mixopt.workflow.prior import prior_metrics
+from mixopt.workflow.reference import reference_mixture
 from mixopt.bench.summary import format_summary, per_seed, summarise
 from mixopt.core.atomic import write_text
 from mixopt.settings import Settings
@@ -34,6 +39,22 @@ SURROGATE_SAMPLES = 50_000
 
 def strategy_specs(settings: Settings) -> list[StrategySpec]:
     return [StrategySpec(label, s.name, dict(s.options)) for label, s in settings.bench.strategies.items()]
+
+
+def applicable_specs(settings: Settings, backend: TableBackend) -> tuple[list[StrategySpec], dict[str, str]]:
+    """The bench strategies that can run on ``backend`` under the settings' constraints and
+    objective, and why each other one cannot (e.g. Hyperband where the target has a single
+    recorded checkpoint, or a strategy without per-domain models under no_worse_than_reference)."""
+    specs, refused = [], {}
+    constraints = constraints_of(settings, backend.problem)
+    for spec in strategy_specs(settings):
+        try:
+            make_strategy(spec.name, backend.problem, 0, spec.options, space=backend, constraints=constraints)
+        except ValueError as e:
+            refused[spec.label] = str(e)
+        else:
+            specs.append(spec)
+    return specs, refused
 
 
 @functools.lru_cache(maxsize=2)
@@ -48,29 +69,45 @@ def run_one_seed(settings: bytes, base_dir: str, surrogate_path: str | None, spe
 
     torch.set_num_threads(1)  # one seed per core
     config = pickle.loads(settings)
-    return run_seed(spec, seed, cached_backend(settings, base_dir, surrogate_path), budget, config.budget.initial_design,
-                    config.budget.trials_per_iteration, stop_at=stop_at, max_iterations=config.bench.max_iterations)
+    backend = cached_backend(settings, base_dir, surrogate_path)
+    return run_seed(spec, seed, backend, budget, config.budget.initial_design,
+                    config.budget.trials_per_iteration, stop_at=stop_at, max_iterations=config.bench.max_iterations,
+                    constraints=constraints_of(config, backend.problem),
+                    prior=prior_metrics(Path(base_dir) / config.prior_runs, backend.problem) if config.prior_runs else None,
+                    # only what no_worse_than_reference compares with: the bench's figures (README)
+                    # were measured with no reference among the answers
+                    reference=(reference_mixture(config.reference, backend.problem)[0]
+                               if config.constraints.no_worse_than_reference else None))
 
 
-def target_objectives(backend: TableBackend, seed: int = 0) -> np.ndarray:
-    """Target objectives of every mixture the benchmark can reach: the pool, or (surrogate mode)
-    the table's mixtures and dense random mixtures, as the simulator predicts them."""
+def target_objectives(backend: TableBackend, seed: int = 0, box: MixtureBox | None = None) -> np.ndarray:
+    """Target objectives of every mixture the benchmark can reach (inside ``box``, the
+    constraints at the target): the pool, or (surrogate mode) the table's mixtures and dense
+    random mixtures, as the simulator predicts them."""
     problem = backend.problem
     target = problem.target
+    reference = reference_at_target(backend)
     if backend.mode == "pool":
         pool = backend.candidates([target])
-        return np.array([problem.objective(backend.losses(w, target)[1][-1]) for w in pool], dtype=float)
+        pool = pool if box is None else pool[box.contains(pool)]
+        return np.array([problem.objective(backend.losses(w, target)[1][-1], reference) for w in pool], dtype=float)
     rng = np.random.default_rng(seed)
     w = np.concatenate([backend.table.wide()[backend.table.weight_columns].to_numpy(),
                         rng.dirichlet(np.ones(problem.dim), SURROGATE_SAMPLES),
                         rng.dirichlet(np.full(problem.dim, 0.2), SURROGATE_SAMPLES)])
+    w = w if box is None else w[box.contains(w)]
     losses = backend.surrogate.predict(w, backend.table.params(target.scale), backend.tokens(target))
-    return np.asarray(problem.objective(losses), dtype=float)
+    return np.asarray(problem.objective(losses, reference), dtype=float)
 
 
-def table_best(backend: TableBackend, seed: int = 0) -> float:
+def target_box(settings: Settings, backend: TableBackend) -> MixtureBox:
+    """The constraints at the target: where the benchmark's best is looked for."""
+    return constraints_of(settings, backend.problem).box(backend.problem.target)
+
+
+def table_best(backend: TableBackend, seed: int = 0, box: MixtureBox | None = None) -> float:
     """The lowest target objective the benchmark can reach (see :func:`target_objectives`)."""
-    return float(target_objectives(backend, seed).min())
+    return float(target_objectives(backend, seed, box).min())
 
 
 def run_bench(settings: Settings, out_dir: str | Path, base_dir: str | Path = ".",
@@ -84,12 +121,14 @@ def run_bench(settings: Settings, out_dir: str | Path, base_dir: str | Path = ".
     backend = cached_backend(packed, base_dir, surrogate_path)
     problem = backend.problem
     unit = backend.cost(problem.target)
-    best = table_best(backend)
+    best = table_best(backend, box=target_box(settings, backend))
     epsilon = float(bench.epsilon)
     pool_size = None if backend.mode == "surrogate" else len(backend.candidates([problem.target]))
     budget = float(bench.budget_flops or unit * (pool_size or SURROGATE_BUDGET_RUNS))
     seeds = int(bench.seeds)
-    specs = strategy_specs(settings)
+    specs, refused = applicable_specs(settings, backend)
+    for label, why in refused.items():
+        log(f"bench: {label} cannot run here: {why}")
     log(f"bench: {backend.table.name}, {backend.mode} mode, target {problem.target.scale} "
         f"({problem.target.steps} steps, {unit:.3g} FLOPs per run), best objective {best:.6g}, "
         f"budget {budget / unit:.1f} target runs, {len(specs)} strategies x {seeds} seeds")

@@ -29,11 +29,10 @@ import pandas as pd
 from mixopt.backends.table import fit_simulator
 from mixopt.bench.plot import plot_grid
 from mixopt.bench.problems import Suite, SuiteProblem
-from mixopt.bench.run import StrategySpec
-from mixopt.bench.suite import SURROGATE_BUDGET_RUNS, cached_backend, run_one_seed, strategy_specs, target_objectives
+from mixopt.bench.suite import (SURROGATE_BUDGET_RUNS, applicable_specs, cached_backend, run_one_seed, target_box,
+                                target_objectives)
 from mixopt.bench.summary import flops_to_reach, quantile
 from mixopt.core.atomic import write_text
-from mixopt.strategies.registry import make_strategy
 
 GOALS = ("best", "epsilon", "relative")
 BASELINES = ("random", "hyperband")
@@ -42,20 +41,6 @@ BASELINES = ("random", "hyperband")
 def _timed(args: tuple) -> tuple[pd.DataFrame, float]:
     t0 = time.perf_counter()
     return run_one_seed(*args), time.perf_counter() - t0
-
-
-def _applicable(problem: SuiteProblem, backend) -> tuple[list[StrategySpec], dict[str, str]]:
-    """The problem's strategies that can run on it, and why each other one cannot (e.g. Hyperband
-    where the target has a single recorded checkpoint)."""
-    specs, refused = [], {}
-    for spec in strategy_specs(problem.settings):
-        try:
-            make_strategy(spec.name, backend.problem, 0, spec.options, space=backend)
-        except ValueError as e:
-            refused[spec.label] = str(e)
-        else:
-            specs.append(spec)
-    return specs, refused
 
 
 def _prepare(problem: SuiteProblem, out_dir: Path, base_dir: str, log) -> dict[str, Any]:
@@ -67,11 +52,11 @@ def _prepare(problem: SuiteProblem, out_dir: Path, base_dir: str, log) -> dict[s
         fit_simulator(settings, surrogate, base_dir=base_dir)
     packed = pickle.dumps(settings)
     backend = cached_backend(packed, base_dir, surrogate)
-    objectives = target_objectives(backend)
+    objectives = target_objectives(backend, box=target_box(settings, backend))
     best, median = float(objectives.min()), float(np.median(objectives))
     unit = backend.cost(backend.problem.target)
     pool = None if backend.mode == "surrogate" else len(objectives)
-    specs, refused = _applicable(problem, backend)
+    specs, refused = applicable_specs(problem.settings, backend)
     return {"specs": specs, "refused": refused, "packed": packed, "surrogate": surrogate, "best": best, "median": median, "unit": unit, "pool": pool,
             "budget": float(settings.bench.budget_flops or unit * (pool or SURROGATE_BUDGET_RUNS)),
             "stop_at": best if backend.mode == "pool" else None, "epsilon": float(settings.bench.epsilon),

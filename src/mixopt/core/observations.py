@@ -1,7 +1,7 @@
 """The observations table: every trial's metrics, one row per trial and checkpoint.
 
 Columns: ``iteration, trial, status, error, scale, seed, n_params, max_steps, step, tokens, flops,
-wall_time_s``, then ``w_<domain>`` (the trial's mixture, one per training domain), ``loss_<domain>``
+wall_time_s, prior`` (``prior``: a run of ``prior_runs``, from before this search, never retrained), then ``w_<domain>`` (the trial's mixture, one per training domain), ``loss_<domain>``
 (validation loss at that checkpoint, one per evaluation domain) and ``objective``. A failed trial keeps its checkpoints that completed; a trial
 that failed before its first checkpoint has one row with an empty ``step`` and its error, so a
 failure is never silently dropped.
@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from mixopt.core.problem import Fidelity, Problem
+from mixopt.core.simplex import is_among
 
 ID_COLUMNS = [
     "iteration", "trial", "status", "error", "scale", "seed", "n_params",
-    "max_steps", "step", "tokens", "flops", "wall_time_s",
+    "max_steps", "step", "tokens", "flops", "wall_time_s", "prior",
 ]
 
 
@@ -53,6 +54,7 @@ def metrics_rows(metrics: dict, problem: Problem) -> list[dict]:
         "n_params": metrics.get("n_params"),
         "max_steps": metrics.get("steps"),
         "wall_time_s": metrics.get("wall_time_s"),
+        "prior": bool(metrics.get("prior", False)),
     }
     mixture = metrics.get("mixture") or {}
     base.update({f"w_{d}": mixture.get(d, np.nan) for d in problem.domains})
@@ -64,7 +66,7 @@ def metrics_rows(metrics: dict, problem: Problem) -> list[dict]:
             base
             | {"step": point["step"], "tokens": point["tokens"], "flops": point["flops"]}
             | {f"loss_{d}": x for d, x in zip(problem.eval_domains, loss)}
-            | {"objective": float(problem.objective(loss))}
+            | {"objective": np.nan}  # set by build_table: worst_excess needs the reference's rows
         )
     if not rows:
         rows.append(base | {"step": np.nan, "tokens": np.nan, "flops": np.nan, "objective": np.nan})
@@ -77,7 +79,44 @@ def build_table(metrics: Iterable[dict], problem: Problem) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=columns(problem))
     if len(table):
         table = table.sort_values(["iteration", "trial", "step"], kind="stable").reset_index(drop=True)
+        table["objective"] = objective_values(table, problem)
     return table
+
+
+def objective_values(table: pd.DataFrame, problem: Problem) -> np.ndarray:
+    """`n` objectives of the table's rows (NaN without a checkpoint; for ``worst_excess``, also
+    where the reference mixture has no successful run at that scale reaching that step)."""
+    checkpoint = pd.to_numeric(table["step"], errors="coerce").notna().to_numpy()
+    if problem.objective_kind != "worst_excess":
+        return np.where(checkpoint, problem.objective(losses(table, problem)), np.nan)
+    return np.where(checkpoint, problem.objective(losses(table, problem), reference_losses(table, problem)), np.nan)
+
+
+def reference_losses(table: pd.DataFrame, problem: Problem) -> np.ndarray:
+    """`n x e`: the losses of ``problem.objective_reference`` at each row's scale and step, from
+    its successful runs at that scale (the mean over repeats; interpolated linearly in the step
+    between its checkpoints, so runs of other lengths, whose checkpoints differ, are compared
+    too); NaN outside the steps it reached."""
+    assert problem.objective_reference is not None
+    out = np.full((len(table), len(problem.eval_domains)), np.nan)
+    ok = successful_checkpoints(table)
+    ref = ok[is_among(mixtures(ok, problem), problem.objective_reference[None])] if len(ok) else ok
+    for scale, runs in ref.groupby("scale"):
+        curve = pd.DataFrame(losses(runs, problem)).groupby(runs["step"].to_numpy(dtype=float)).mean()
+        steps = curve.index.to_numpy(dtype=float)
+        rows = np.flatnonzero((table["scale"] == scale).to_numpy())
+        at = pd.to_numeric(table["step"].iloc[rows], errors="coerce").to_numpy(dtype=float)
+        inside = (at >= steps.min()) & (at <= steps.max())
+        for j in range(out.shape[1]):
+            out[rows[inside], j] = np.interp(at[inside], steps, curve[j].to_numpy())
+    return out
+
+
+def own_trials(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of this search's own trials (not ``prior_runs``)."""
+    if "prior" not in table.columns or table.empty:
+        return table
+    return table[~table["prior"].astype(bool)]
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -114,8 +153,9 @@ def losses(table: pd.DataFrame, problem: Problem) -> np.ndarray:
 
 
 def trial_costs(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per trial in run order with the FLOPs it spent (its last completed checkpoint)."""
-    per_trial = table.groupby(["iteration", "trial"], sort=True).agg(
+    """One row per trial of this search in run order with the FLOPs it spent (its last completed
+    checkpoint); prior runs cost it nothing."""
+    per_trial = own_trials(table).groupby(["iteration", "trial"], sort=True).agg(
         status=("status", "first"), flops=("flops", "max")
     )
     per_trial["flops"] = per_trial["flops"].fillna(0.0)

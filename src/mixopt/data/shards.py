@@ -23,7 +23,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import contextlib  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator, Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -35,7 +35,7 @@ from mixopt.core.errors import DataError  # noqa: E402
 from mixopt.data.split import assign_splits  # noqa: E402
 from mixopt.data.tokenizer import load_tokenizer  # noqa: E402
 
-__all__ = ["SPLITS", "META_FILE", "CACHE_DIR", "tokenize_domain", "load_tokens", "load_meta"]
+__all__ = ["SPLITS", "META_FILE", "CACHE_DIR", "tokenize_domain", "load_tokens", "load_meta", "train_tokens"]
 
 SPLITS: tuple[str, ...] = ("train", "val")
 META_FILE = "meta.json"
@@ -296,3 +296,8 @@ def load_tokens(shard_dir: Path, split: str) -> np.memmap:
     if expected == 0:
         return np.zeros(0, dtype=dtype)  # type: ignore[return-value]  # mmap refuses empty files
     return np.memmap(path, dtype=dtype, mode="r")
+
+
+def train_tokens(metas: Mapping[str, str | Path]) -> dict[str, float]:
+    """Domain -> training tokens, from each domain's ``meta.json`` (domain -> its path)."""
+    return {name: float(json.loads(Path(path).read_text())["tokens"]["train"]) for name, path in metas.items()}

@@ -9,10 +9,11 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import pandas as pd
 
+from mixopt.core.constraints import Constraints, MixtureBox
 from mixopt.core.observations import at_fidelity, losses, mixtures
 from mixopt.core.problem import Fidelity, Problem
-from mixopt.core.simplex import check_mixture, is_among, project, space_filling
-from mixopt.core.space import MixtureSpace, common_pool, runnable_mask
+from mixopt.core.simplex import check_mixture, is_among, project
+from mixopt.core.space import MixtureSpace, NotInSpace, common_pool, runnable_mask
 from mixopt.strategies import options as opt
 
 
@@ -60,10 +61,17 @@ class Strategy(abc.ABC):
         seed: makes ``propose`` and ``recommend`` reproducible.
         space: which mixtures may run at each fidelity (a run table's pool); ``None``: the whole
             simplex everywhere.
+        constraints: the bounds and repetition caps every proposal (at its own fidelity) and the
+            recommendation (at the target) keep to, and the outcome constraint against the
+            reference; ``None``: none.
         options: strategy-specific options (declared in ``declared_options``), plus the option
             every strategy takes, ``scale``: search at that (proxy) scale's full run instead of
             the target; the recommendation is then the best mixture *at that scale*, and who uses
             it at the target must evaluate it there.
+
+    A strategy implements ``search`` (and may override ``answer``); ``propose`` and ``recommend``
+    wrap them with what holds for every strategy: no proposal or recommendation breaks the
+    constraints, and the worst-excess objective gets the reference runs it is measured against.
 
     Attributes:
         candidates: `m x d` mixtures, the only ones that may be proposed or recommended (from
@@ -83,14 +91,25 @@ class Strategy(abc.ABC):
     picks_fidelity: ClassVar[bool] = False
     #: option name -> its default and check; ``scale`` is added for every strategy.
     declared_options: ClassVar[Mapping[str, opt.Option]] = {}
+    #: True for strategies with a model of each domain's loss (``no_worse_than_reference`` needs one).
+    models_domains: ClassVar[bool] = False
+    #: False for strategies whose batches cannot take the reference runs of ``worst_excess``.
+    runs_references: ClassVar[bool] = True
 
     def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
-                 **options: Any) -> None:
+                 constraints: Constraints | None = None, **options: Any) -> None:
         self.check_options(options, problem.domains)
         self.problem = problem
         self.seed = int(seed)
         self.options = opt.resolve(self.all_options(), options)
         self.fidelity = problem.fidelity(self.options["scale"])
+        self.constraints = constraints or Constraints(problem)
+        if self.constraints.no_worse_than_reference is not None and not self.models_domains:
+            raise ValueError(f"{self.name}: constraints.no_worse_than_reference needs a model of each domain's "
+                             "loss, which this strategy lacks (gp, mfms and multiscale have one)")
+        if problem.objective_kind == "worst_excess" and not self.runs_references:
+            raise ValueError(f"{self.name}: the worst_excess objective needs reference runs this strategy's "
+                             "batches cannot take")
         self.candidates: np.ndarray | None = None
         self.available: dict[Fidelity, np.ndarray] | None = None
         self.reference: np.ndarray | None = None
@@ -98,15 +117,25 @@ class Strategy(abc.ABC):
             self._restrict(space)
 
     def _restrict(self, space: MixtureSpace) -> None:
-        """Take ``candidates`` and ``available`` from ``space`` (see the class docstring)."""
+        """Take ``candidates`` and ``available`` from ``space`` and the constraints (see the class
+        docstring)."""
         fidelities, target = self.fidelities(), self.problem.target
         if not self.picks_fidelity:
-            self.candidates = common_pool(space, list(dict.fromkeys([*fidelities, target])), name=self.name)
+            everywhere = list(dict.fromkeys([*fidelities, target]))
+            pool = common_pool(space, everywhere, name=self.name)
+            if pool is not None:
+                pool = pool[np.all([self.box(f).contains(pool) for f in everywhere], axis=0)]
+                if len(pool) == 0:
+                    raise NotInSpace(f"{self.name}: no recorded mixture keeps to the constraints")
+            self.candidates = pool
             return
         pool = common_pool(space, [target], name=self.name)
         if pool is None:
             return
-        available = {f: runnable_mask(space, pool, f) for f in fidelities}
+        pool = pool[self.box(target).contains(pool)]
+        if len(pool) == 0:
+            raise NotInSpace(f"{self.name}: no mixture recorded at the target keeps to the constraints")
+        available = {f: runnable_mask(space, pool, f) & self.box(f).contains(pool) for f in fidelities}
         if not any(mask.any() for mask in available.values()):
             raise ValueError(f"{self.name}: none of the target's mixtures can run at "
                              f"{[(f.scale, f.steps) for f in fidelities]}")
@@ -133,30 +162,90 @@ class Strategy(abc.ABC):
     def iteration_seed(self, iteration: int) -> int:
         return self.seed * 100_003 + iteration
 
-    @abc.abstractmethod
     def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+        """``n`` trials for ``iteration`` given the observations of earlier iterations (the
+        strategy's ``search``), each inside the constraints at its own fidelity."""
+        batch = self.search(observations, n, iteration)
+        projected = 0
+        for k, p in enumerate(batch.proposals):
+            if self.constraints.check(p.mixture, p.fidelity):
+                if self.candidates is not None:
+                    raise RuntimeError(f"{self.name} proposed a pool mixture that breaks the constraints: "
+                                       f"{self.constraints.check(p.mixture, p.fidelity)}")
+                # an optimiser that cannot take bounds (SMAC, a law's minimiser): its nearest feasible point
+                batch.proposals[k] = Proposal(self.box(p.fidelity).project(p.mixture)[0], p.fidelity)
+                projected += 1
+        if projected:
+            batch.diagnostics["projected_onto_constraints"] = projected
+        if self.problem.objective_kind == "worst_excess":
+            batch.proposals = self._with_reference_runs(observations, batch.proposals)
+        return batch
+
+    @abc.abstractmethod
+    def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         """Propose ``n`` trials for ``iteration`` given the observations of earlier iterations."""
 
     def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
-        """The mixture to train at the target; default: the best observed at the strategy's fidelity.
+        """The mixture to train at the target (the strategy's ``answer``), inside the constraints
+        at the target: an answer that is not (a fallback to an observed trial) is replaced by the
+        best observed mixture that is.
 
         ``per_domain=False``: only the mixture and its objective are needed (a benchmark), so a
         model-based strategy may skip its per-domain models (``losses`` are then NaN).
         """
-        return best_observed(observations, self.problem, self.fidelity)
+        rec = self.answer(observations, per_domain)
+        broken = self.constraints.check(rec.mixture, self.problem.target)
+        if broken:
+            rec = best_observed(observations, self.problem, rec.fidelity, box=self.box(self.problem.target))
+            rec.details["note"] = f"{self.name}'s answer breaks the constraints at the target ({'; '.join(broken)})"
+        return rec
+
+    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+        """Default: the best observed mixture at the strategy's fidelity that may run at the target."""
+        return best_observed(observations, self.problem, self.fidelity, box=self.box(self.problem.target))
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def box(self, fidelity: Fidelity | None = None) -> MixtureBox:
+        """The bounds and repetition caps of a run to ``fidelity`` (default: the strategy's)."""
+        return self.constraints.box(fidelity or self.fidelity)
+
     def with_reference(self, mixtures_: np.ndarray) -> np.ndarray:
         """`k x d` candidate answers, plus the reference when it may be recommended (no pool, or
-        it is in the pool) and is not among them already."""
+        it is in the pool; inside the constraints at the target) and is not among them already."""
         w = np.atleast_2d(mixtures_)
         ref = self.reference
         if ref is None or (len(w) and is_among(ref[None], w)[0]):
             return w
         if self.candidates is not None and not is_among(ref[None], self.candidates)[0]:
             return w
+        if self.constraints.check(ref, self.problem.target):
+            return w
         return np.vstack([w, ref[None]])
+
+    def _with_reference_runs(self, observations: pd.DataFrame, proposals: list[Proposal]) -> list[Proposal]:
+        """The worst-excess objective of a run needs the reference mixture's losses at its scale
+        and step: where neither the observations nor the batch run the reference that far, the
+        batch's last trial at that scale becomes the reference (at the longest run asked there)."""
+        ref = self.problem.objective_reference
+        assert ref is not None
+        ok = observations[observations["status"] == "ok"] if len(observations) else observations
+        out = list(proposals)
+        for scale in dict.fromkeys(p.fidelity.scale for p in out):
+            at = [k for k, p in enumerate(out) if p.fidelity.scale == scale]
+            steps = max(out[k].fidelity.steps for k in at)
+            ran = ok[ok["scale"] == scale] if len(ok) else ok
+            ran = ran[is_among(mixtures(ran, self.problem), ref[None])] if len(ran) else ran
+            done = len(ran) and float(pd.to_numeric(ran["step"]).max()) >= steps
+            if done or any(is_among(ref[None], out[k].mixture[None])[0] and out[k].fidelity.steps >= steps for k in at):
+                continue
+            fidelity = Fidelity(scale, steps)
+            broken = self.constraints.check(ref, fidelity)
+            if broken:
+                raise ValueError(f"objective worst_excess: the reference mixture cannot run at {scale}, {steps} "
+                                 f"steps: {'; '.join(broken)}")
+            out[at[-1]] = Proposal(np.asarray(ref, dtype=float), fidelity)
+        return out
 
     def proposals_at(self, mixtures_: np.ndarray, fidelity: Fidelity | None = None) -> list[Proposal]:
         """`n x d` mixtures -> proposals at ``fidelity`` (default: the strategy's)."""
@@ -175,10 +264,10 @@ class Strategy(abc.ABC):
         return self.candidates[gaps.argmin(axis=1)]
 
     def runnable(self, fidelity: Fidelity) -> np.ndarray:
-        """The candidates that can run at ``fidelity`` (`k x d`)."""
+        """The candidates that can run at ``fidelity`` inside its constraints (`k x d`)."""
         assert self.candidates is not None
         if self.available is None or fidelity not in self.available:
-            return self.candidates
+            return self.candidates[self.box(fidelity).contains(self.candidates)]
         return self.candidates[self.available[fidelity]]
 
     def unobserved(self, observations: pd.DataFrame, fidelity: Fidelity | None = None) -> np.ndarray:
@@ -194,10 +283,10 @@ class Strategy(abc.ABC):
 
     def initial_design(self, n: int, iteration: int, observations: pd.DataFrame | None = None,
                        fidelity: Fidelity | None = None) -> list[Proposal]:
-        """Scrambled Sobol points on the simplex at ``fidelity`` (default: the strategy's); from a
-        pool, the nearest distinct unused candidates that can run there."""
+        """Scrambled Sobol points on the simplex at ``fidelity`` (default: the strategy's), inside
+        its constraints; from a pool, the nearest distinct unused candidates that can run there."""
         fidelity = fidelity or self.fidelity
-        points = space_filling(n, self.problem.dim, self.iteration_seed(iteration))
+        points = self.box(fidelity).sample(n, self.iteration_seed(iteration))
         if self.candidates is None:
             return self.proposals_at(points, fidelity)
         free = self.unobserved(observations, fidelity) if observations is not None else self.runnable(fidelity)
@@ -216,13 +305,19 @@ COMMON_OPTIONS: Mapping[str, opt.Option] = {
 }
 
 
-def best_observed(observations: pd.DataFrame, problem: Problem, fidelity: Fidelity | None = None) -> Recommendation:
-    """The observed mixture with the lowest objective at ``fidelity`` (default: the target)."""
+def best_observed(observations: pd.DataFrame, problem: Problem, fidelity: Fidelity | None = None,
+                  box: MixtureBox | None = None) -> Recommendation:
+    """The observed mixture with the lowest objective at ``fidelity`` (default: the target), among
+    those inside ``box`` (default: all)."""
     fidelity = fidelity or problem.target
     rows = at_fidelity(observations, fidelity)
+    if box is not None and len(rows):
+        rows = rows[box.contains(mixtures(rows, problem))]
     if rows.empty:
         where = "the target" if fidelity == problem.target else "proxy"
-        raise ValueError(f"no successful trial at {where} ({fidelity.scale}, {fidelity.steps} steps) to recommend from")
+        raise ValueError(f"no successful trial at {where} ({fidelity.scale}, {fidelity.steps} steps)"
+                         + (" inside the constraints" if box is not None and not box.is_unconstrained else "")
+                         + " to recommend from")
     best = rows.loc[rows["objective"].idxmin()]
     row = best.to_frame().T
     return Recommendation(

@@ -35,7 +35,7 @@ class Fixed(Strategy):
         except ValueError as e:
             raise ValueError(f"fixed: {e}") from None
 
-    def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+    def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         w = np.array([self.options["mixture"][d] for d in self.problem.domains], dtype=float)
         return ProposalBatch(self.proposals_at(self.snap(np.tile(w, (n, 1)))),
                              {} if self.candidates is None else {"design": "pool candidate nearest to the mixture"})

@@ -5,7 +5,10 @@ fitted on the trials at the target fidelity. The objective is linear in the doma
 posterior is the GP posterior pushed through ``ScalarizedPosteriorTransform``; that gives the
 per-domain predictions a person needs to see which domain a mixture sacrifices. Each iteration
 proposes q mixtures jointly with noisy batch log-expected-improvement (qLogNEI) under the
-sum-to-one equality constraint.
+sum-to-one equality constraint, inside the bounds and repetition caps of the run (box bounds of
+``optimize_acqf``). An objective that is not linear in the losses (the worst domain) is an MC
+objective of the per-domain samples, and ``no_worse_than_reference`` is qLogNEI's outcome
+constraint on them (BoTorch's constrained qLogNEI).
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import pandas as pd
 import torch
 from botorch.acquisition.analytic import PosteriorMean
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.monte_carlo import qSimpleRegret
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
 from botorch.optim import optimize_acqf, optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 
+from mixopt.core.constraints import MixtureBox
 from mixopt.core.observations import at_fidelity, losses, mixtures
 from mixopt.core.problem import Fidelity
 from mixopt.core.simplex import project
@@ -51,10 +56,10 @@ class GPStrategy(GPModelStrategy):
         """`n x d` mixtures and `n x k` outcomes of the successful trials at the strategy's fidelity."""
         rows = at_fidelity(observations, self.fidelity)
         y = losses(rows, self.problem)[:, outputs.modelled]
-        keep = np.isfinite(y).all(axis=1)
+        keep, Y = outputs.outcomes(rows, y)
         return (
             torch.tensor(mixtures(rows, self.problem)[keep], dtype=DTYPE),
-            torch.tensor(outputs.of_losses(y[keep]), dtype=DTYPE),
+            torch.tensor(Y, dtype=DTYPE),
         )
 
     def build_model(self, X: torch.Tensor, Y: torch.Tensor, observations: pd.DataFrame,
@@ -94,14 +99,15 @@ class GPStrategy(GPModelStrategy):
             }
         return out
 
-    def _optimize(self, acqf, q: int, seed: int, choices: np.ndarray | None = None) -> torch.Tensor:
-        """Maximise ``acqf`` over q points: on the simplex, or over ``choices`` (`k x d`) from a pool."""
+    def _optimize(self, acqf, q: int, seed: int, box: MixtureBox, choices: np.ndarray | None = None) -> torch.Tensor:
+        """Maximise ``acqf`` over q points: on the simplex inside ``box``, or over ``choices``
+        (`k x d`) from a pool."""
         if choices is not None:
             candidates, _ = optimize_acqf_discrete(acqf, q=min(q, len(choices)),
                                                    choices=torch.tensor(choices, dtype=DTYPE), unique=True)
             return candidates.detach()
         d = self.problem.dim
-        bounds = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
+        bounds = torch.tensor(np.stack([box.lower, box.upper]), dtype=DTYPE)
         sum_to_one = (torch.arange(d), torch.ones(d, dtype=DTYPE), 1.0)
         torch.manual_seed(seed)
         candidates, _ = optimize_acqf(
@@ -115,9 +121,15 @@ class GPStrategy(GPModelStrategy):
         )
         return candidates.detach()
 
+    def answer_box(self) -> MixtureBox:
+        """Where an answer may lie: inside the constraints at the strategy's fidelity and at the target."""
+        here, target = self.box(), self.box(self.problem.target)
+        return MixtureBox(here.domains, np.maximum(here.lower, target.lower), np.minimum(here.upper, target.upper),
+                          {**here.why, **target.why})
+
     # -- Strategy ------------------------------------------------------------------------------
 
-    def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+    def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         outputs = self.outputs(objective_only=False)
         X, _ = self.training_data(observations, outputs)
         if len(X) < self.options["min_observations"]:
@@ -127,15 +139,16 @@ class GPStrategy(GPModelStrategy):
             )
         seed = self.iteration_seed(iteration)
         model = self.fit(observations, outputs)
-        acqf = qLogNoisyExpectedImprovement(
-            model=model,
-            X_baseline=X,
-            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([self.options["mc_samples"]]), seed=seed),
-            posterior_transform=outputs.negated_objective(),
-            prune_baseline=True,
-        )
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.options["mc_samples"]]), seed=seed)
+        if outputs.linear and self.no_worse is None:
+            acqf = qLogNoisyExpectedImprovement(model=model, X_baseline=X, sampler=sampler,
+                                                posterior_transform=outputs.negated_objective(), prune_baseline=True)
+        else:
+            acqf = qLogNoisyExpectedImprovement(
+                model=model, X_baseline=X, sampler=sampler, objective=self.mc_objective(model, outputs),
+                constraints=self.no_worse_limits(model, outputs) if self.no_worse else None, prune_baseline=True)
         choices = None if self.candidates is None else self.unobserved(observations)
-        candidates = self._optimize(acqf, q=n, seed=seed, choices=choices)
+        candidates = self._optimize(acqf, q=n, seed=seed, box=self.box(), choices=choices)
         with torch.no_grad():
             log_ei = acqf(candidates.unsqueeze(0)).item()
         prediction = self.predict(model, candidates, outputs)
@@ -152,7 +165,7 @@ class GPStrategy(GPModelStrategy):
             },
         )
 
-    def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
         """The mixture minimising the posterior mean of the objective at the strategy's fidelity.
 
         The optimiser's answer competes with every observed mixture, so the recommendation is
@@ -160,23 +173,31 @@ class GPStrategy(GPModelStrategy):
         lowest posterior mean. Falls back to the best observed mixture when too few trials
         succeeded to fit the GP. ``per_domain=False``: one GP on the objective, no per-domain losses.
         """
-        outputs = self.outputs(objective_only=not per_domain)
+        outputs = self.outputs(objective_only=not per_domain and self.no_worse is None)
         X, _ = self.training_data(observations, outputs)
         if len(X) < self.options["min_observations"]:
             return fallback(observations, self.problem, self.fidelity,
                             f"too few successful trials ({len(X)}) to fit the GP")
         model = self.fit(observations, outputs)
+        box = self.answer_box()
         if self.candidates is not None:
             candidates = torch.tensor(self.candidates, dtype=DTYPE)
         else:
-            acqf = PosteriorMean(model, posterior_transform=outputs.negated_objective())
-            optimum = self._optimize(acqf, q=1, seed=self.iteration_seed(0))
-            candidates = torch.tensor(self.with_reference(np.vstack([project(optimum.numpy()), X.numpy()])),
+            if outputs.linear:
+                acqf = PosteriorMean(model, posterior_transform=outputs.negated_objective())
+            else:  # the expected worst (excess) loss, from posterior samples
+                acqf = qSimpleRegret(model, objective=self.mc_objective(model, outputs),
+                                     sampler=SobolQMCNormalSampler(sample_shape=torch.Size([128]), seed=self.seed))
+            optimum = self._optimize(acqf, q=1, seed=self.iteration_seed(0), box=box)
+            observed = X.numpy()[box.contains(X.numpy())]
+            candidates = torch.tensor(self.with_reference(np.vstack([project(optimum.numpy()), observed])),
                                       dtype=DTYPE)
         prediction = self.predict(model, candidates, outputs)
-        best = int(np.argmin(prediction["objective_mean"]))
+        best, checked = int(np.argmin(prediction["objective_mean"])), {}
+        if self.no_worse is not None:
+            best, checked = self.keep_no_worse(model, candidates.numpy(), prediction["objective_mean"])
         source = ("the pool of candidates" if self.candidates is not None else "optimiser" if best == 0
-                  else "an observed trial" if best <= len(X) else "the reference")
+                  else "an observed trial" if best <= len(observed) else "the reference")
         return Recommendation(
             mixture=candidates[best].numpy(),
             fidelity=self.fidelity,
@@ -190,5 +211,6 @@ class GPStrategy(GPModelStrategy):
                 "from": source,
                 "observations": len(X),
                 "hyperparameters": self.hyperparameters(model, outputs),
+                **checked,
             },
         )

@@ -15,9 +15,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from botorch.acquisition.objective import ScalarizedPosteriorTransform
+from botorch.acquisition.objective import GenericMCObjective, ScalarizedPosteriorTransform
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
+from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from mixopt.core.problem import Fidelity, Problem
@@ -29,6 +30,8 @@ from mixopt.strategies.law import runs_from_observations
 from mixopt.strategies.posterior import JointPosterior
 
 DTYPE = torch.double
+#: quasi-MC samples of a posterior pushed through an objective that is not linear in the losses
+MC_SAMPLES = 512
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,44 @@ class Outputs:
     modelled: np.ndarray
     weights: np.ndarray
     objective_only: bool
+    #: the problem's objective kind: ``linear``, ``worst`` or ``worst_excess``
+    kind: str = "linear"
 
     @classmethod
     def of(cls, problem: Problem, objective_only: bool) -> "Outputs":
         modelled = np.flatnonzero(problem.objective_weights)
-        return cls(modelled, problem.objective_weights[modelled], objective_only)
+        return cls(modelled, problem.objective_weights[modelled], objective_only, problem.objective_kind)
+
+    @property
+    def linear(self) -> bool:
+        """Whether the objective is linear in the GP's outputs (its posterior is then Gaussian)."""
+        return self.objective_only or self.kind == "linear"
+
+    def outcomes(self, rows: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(`n` booleans: the table ``rows`` the GP can use, `k x count` GP outcomes of those `k`),
+        from `n x m` modelled losses ``y``. The outcomes are the losses, or the objective; a worst
+        (excess) objective is the recorded one (no weighted sum of the losses, and worst_excess needs
+        the reference's runs). Computed on the kept rows only: a matrix product over other rows
+        rounds differently, and the GP fit is sensitive to the last digit."""
+        keep = np.isfinite(y).all(axis=1)
+        if self.objective_only and self.kind != "linear":
+            recorded = pd.to_numeric(rows["objective"]).to_numpy(dtype=float)
+            keep &= np.isfinite(recorded)
+            return keep, recorded[keep][:, None]
+        return keep, self.of_losses(y[keep])
+
+    def objective_of(self, Y: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """`... x count` outputs -> `...` objective (a loss); ``offsets`` (`m`): the reference's
+        losses, for worst_excess."""
+        if self.objective_only:
+            return Y[..., 0]
+        weights = torch.tensor(self.weights, dtype=Y.dtype)
+        if self.kind == "linear":
+            return Y @ weights
+        if self.kind == "worst_excess":
+            assert offsets is not None
+            Y = Y - offsets
+        return (Y * weights).max(dim=-1).values
 
     @property
     def count(self) -> int:
@@ -79,6 +115,7 @@ class GPModelStrategy(Strategy):
     """
 
     declared_options: ClassVar[dict[str, opt.Option]] = {"prior_mean": opt.choice((None, *LAWS), None)}
+    models_domains = True
     #: scipy L-BFGS-B options of the marginal-likelihood fit (BoTorch's defaults when empty)
     fit_options: ClassVar[dict[str, Any]] = {}
 
@@ -144,10 +181,14 @@ class GPModelStrategy(Strategy):
             return self._fitted[1]
         model = self.build_model(X, Y, observations, outputs)
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
-        if self.fit_options:
-            fit_gpytorch_mll(mll, optimizer_kwargs={"options": dict(self.fit_options)})
-        else:
-            fit_gpytorch_mll(mll)
+        # a fit that does not converge is retried from hyper-parameters drawn from their priors, with
+        # torch's global RNG: seeded here, the same data give the same model whatever ran before
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            if self.fit_options:
+                fit_gpytorch_mll(mll, optimizer_kwargs={"options": dict(self.fit_options)})
+            else:
+                fit_gpytorch_mll(mll)
         self._fitted = (key, model)
         return model
 
@@ -156,6 +197,9 @@ class GPModelStrategy(Strategy):
         self.prior_note = None
         if self.options["prior_mean"] is None:
             return None
+        if outputs.objective_only and outputs.kind == "worst_excess":
+            self.prior_note = "prior_mean not used: a law of the losses does not give the excess over the reference's runs"
+            return None
         try:
             law = make_law(self.options["prior_mean"]).fit(runs_from_observations(observations, self.problem))
         except LawFitError as e:
@@ -163,7 +207,10 @@ class GPModelStrategy(Strategy):
             return None
 
         def fn(x: np.ndarray) -> np.ndarray:
-            return outputs.of_losses(law.predict(*self.law_inputs(x))[:, outputs.modelled])
+            predicted = law.predict(*self.law_inputs(x))
+            if outputs.objective_only and not outputs.kind == "linear":  # worst: of every domain's law
+                return self.problem.objective(predicted)[:, None]
+            return outputs.of_losses(predicted[:, outputs.modelled])
 
         m = Y.shape[-1]
         return LawMean(fn, Y.mean(dim=0), Y.std(dim=0).clamp_min(1e-9),
@@ -174,7 +221,7 @@ class GPModelStrategy(Strategy):
         modelled, or every domain when only the objective is) and objective mean/std (`n`)."""
         with torch.no_grad():
             post = model.posterior(X)
-            objective = model.posterior(X, posterior_transform=outputs.negated_objective())
+        objective_mean, objective_cov = self.objective_posterior(model, X, outputs)
         mean = np.full((len(X), len(self.problem.eval_domains)), np.nan)
         std = mean.copy()
         if not outputs.objective_only:
@@ -183,9 +230,102 @@ class GPModelStrategy(Strategy):
         return {
             "loss_mean": mean,
             "loss_std": std,
-            "objective_mean": -objective.mean.squeeze(-1).numpy(),
-            "objective_std": objective.variance.clamp_min(0).sqrt().squeeze(-1).numpy(),
+            "objective_mean": objective_mean.numpy(),
+            "objective_std": objective_cov.diagonal(dim1=-2, dim2=-1).clamp_min(0).sqrt().numpy(),
         }
+
+    # -- the objective and the outcome constraint from the per-domain posterior -----------------
+
+    def _samples(self, model: SingleTaskGP, X: torch.Tensor, noisy: bool = False) -> torch.Tensor:
+        """`s x ... x k x count` quasi-MC samples of the posterior at `... x k x D` inputs (seeded)."""
+        with torch.no_grad():
+            post = model.posterior(X, observation_noise=noisy)
+            return SobolQMCNormalSampler(sample_shape=torch.Size([MC_SAMPLES]), seed=self.seed)(post)
+
+    def reference_offsets(self, model: SingleTaskGP, outputs: Outputs) -> torch.Tensor | None:
+        """`count` posterior mean losses of the worst_excess reference where answers are
+        evaluated (``None`` for another objective or an objective-only GP)."""
+        if outputs.objective_only or outputs.kind != "worst_excess":
+            return None
+        assert self.problem.objective_reference is not None
+        with torch.no_grad():
+            return model.posterior(self.answer_inputs(self.problem.objective_reference[None])).mean[0]
+
+    def objective_posterior(self, model: SingleTaskGP, X: torch.Tensor, outputs: Outputs,
+                            noisy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Objective (a loss) mean `... x k` and covariance `... x k x k` at `... x k x D` inputs:
+        exact for an objective linear in the outputs; else from quasi-MC samples (the worst
+        domain's loss is not Gaussian)."""
+        if outputs.linear:
+            with torch.no_grad():
+                post = model.posterior(X, posterior_transform=outputs.negated_objective(), observation_noise=noisy)
+            return -post.mean.squeeze(-1), post.mvn.covariance_matrix
+        f = outputs.objective_of(self._samples(model, X, noisy), self.reference_offsets(model, outputs))
+        centred = f - f.mean(dim=0)
+        return f.mean(dim=0), torch.einsum("s...i,s...j->...ij", centred, centred) / (len(f) - 1)
+
+    def mc_objective(self, model: SingleTaskGP, outputs: Outputs) -> GenericMCObjective:
+        """The negated objective of posterior samples (BoTorch maximises), for MC acquisitions."""
+        offsets = self.reference_offsets(model, outputs)
+        return GenericMCObjective(lambda Y, X=None: -outputs.objective_of(Y, offsets))
+
+    @property
+    def no_worse(self) -> tuple[float, float] | None:
+        """(tolerance, probability) of ``no_worse_than_reference``; ``None``: not asked for."""
+        nw = self.constraints.no_worse_than_reference
+        if nw is None:
+            return None
+        if self.reference is None:
+            raise ValueError(f"{self.name}: constraints.no_worse_than_reference needs the reference mixture")
+        return nw
+
+    def no_worse_limits(self, model: SingleTaskGP, outputs: Outputs) -> list:
+        """BoTorch outcome constraints (a sample's value <= 0 is feasible): each modelled domain's
+        loss at most the reference's posterior mean + the tolerance."""
+        tolerance, _ = self.no_worse
+        with torch.no_grad():
+            limit = model.posterior(self.answer_inputs(self.reference[None])).mean[0] + tolerance
+        return [lambda Z, j=j: Z[..., j] - limit[j] for j in range(outputs.count)]
+
+    def probability_no_worse(self, model: SingleTaskGP, mixtures_: np.ndarray) -> np.ndarray:
+        """`k`: P(every modelled domain's loss of each of `k x d` mixtures is at most the
+        reference's + the tolerance), from joint posterior samples with the reference (so the
+        reference itself has probability 1). ``model``: per-domain outputs."""
+        tolerance, _ = self.no_worse
+        X = self.answer_inputs(np.vstack([np.atleast_2d(mixtures_), self.reference[None]]))
+        samples = self._samples(model, X)  # s x (k + 1) x m
+        within = (samples[:, :-1, :] - samples[:, -1:, :] <= tolerance).all(dim=-1)
+        return within.double().mean(dim=0).numpy()
+
+    def keep_no_worse(self, model: SingleTaskGP, mixtures_: np.ndarray,
+                      objective: np.ndarray) -> tuple[int, dict[str, Any]]:
+        """Index of the lowest ``objective`` among `k x d` mixtures that meet
+        ``no_worse_than_reference`` with the required probability (else among the most likely
+        to), and what a person should see of it (:meth:`no_worse_details`)."""
+        p = self.probability_no_worse(model, mixtures_)
+        keep = self.no_worse_kept(p)
+        best = int(keep[np.argmin(np.asarray(objective)[keep])])
+        return best, self.no_worse_details(p, float(p[best]))
+
+    def no_worse_kept(self, p: np.ndarray) -> np.ndarray:
+        """Indices of the `k` mixtures of P(no worse) ``p`` an answer is chosen among: those that
+        meet ``no_worse_than_reference``; when none does, the most likely to (often all, at P 0)."""
+        meets = np.flatnonzero(p >= self.no_worse[1])
+        return meets if len(meets) else np.flatnonzero(p == p.max())
+
+    def no_worse_details(self, p: np.ndarray, p_answer: float) -> dict[str, Any]:
+        """best_mixture.yaml's account of ``no_worse_than_reference``: the answer's P(no worse)
+        ``p_answer``, among `k` considered mixtures of P(no worse) ``p`` (the headline warns when
+        none meets it)."""
+        tolerance, probability = self.no_worse
+        meet = int((p >= probability).sum())
+        return {"no_worse_than_reference": {
+            "tolerance": tolerance, "required_probability": probability, "probability": round(p_answer, 4),
+            "considered": int(len(p)), "meet": meet,
+            "note": (f"{meet} of {len(p)} considered meet it" if meet else
+                     f"none of {len(p)} considered meets it: the answer is the most likely to, and the "
+                     "best of those; the constraint is not met"),
+        }}
 
     def joint_posterior(self, observations: pd.DataFrame, mixtures_: np.ndarray) -> JointPosterior | None:
         """Per-domain and objective posterior of `k x d` mixtures where answers are evaluated, with
@@ -198,8 +338,8 @@ class GPModelStrategy(Strategy):
         X = self.answer_inputs(np.atleast_2d(mixtures_))
         k, e = len(X), len(self.problem.eval_domains)
         loss_mean, loss_cov = np.full((k, e), np.nan), np.full((e, k, k), np.nan)
+        objective_mean, objective_cov = self.objective_posterior(model, X, outputs)
         with torch.no_grad():
-            objective = model.posterior(X, posterior_transform=outputs.negated_objective())
             # one domain at a time: a one-hot scalarisation gives that output's k x k covariance
             for i, domain in enumerate(outputs.modelled):
                 pick = torch.zeros(outputs.count, dtype=DTYPE)
@@ -210,7 +350,7 @@ class GPModelStrategy(Strategy):
         fidelity = self.fidelity if self.fidelity != self.problem.target else None
         return JointPosterior(
             loss_mean=loss_mean, loss_cov=loss_cov,
-            objective_mean=-objective.mean.squeeze(-1).numpy(),
-            objective_cov=objective.mvn.covariance_matrix.numpy(),
+            objective_mean=objective_mean.numpy(),
+            objective_cov=objective_cov.numpy(),
             model=f"{self.name} model" + (f" at proxy scale {fidelity.scale}" if fidelity else " at the target"),
         )

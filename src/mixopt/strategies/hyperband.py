@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mixopt.core.observations import losses as loss_matrix
-from mixopt.core.observations import mixtures
+from mixopt.core.observations import mixtures, own_trials
 from mixopt.core.problem import Fidelity
 from mixopt.core.simplex import is_among, same_mixture
 from mixopt.strategies import options as opt
@@ -38,6 +38,7 @@ class HyperbandStrategy(Strategy):
     """
 
     name = "hyperband"
+    runs_references = False  # SMAC's replay must see the batches it asked for
     declared_options = {"eta": opt.integer_at_least(2, 3), "min_steps": opt.positive_int(None, optional=True)}
 
     # -- budgets -------------------------------------------------------------------------------
@@ -92,7 +93,11 @@ class HyperbandStrategy(Strategy):
         if self.candidates is not None:
             return self.candidates[int(config["candidate"])]
         x = np.array([config[f"w{i}"] for i in range(self.problem.dim)], dtype=float)
-        return x / x.sum() if x.sum() > 0 else np.full(self.problem.dim, 1.0 / self.problem.dim)
+        w = x / x.sum() if x.sum() > 0 else np.full(self.problem.dim, 1.0 / self.problem.dim)
+        # SMAC's space is a box of unnormalised weights: constraints on the simplex do not fit it, so
+        # its mixture is the nearest that the full run at the scale (the most tokens) may train on
+        box = self.box(Fidelity(self.fidelity.scale, self.budgets()[1]))
+        return w if box.is_unconstrained else box.project(w)[0]
 
     def _replay(self, observations: pd.DataFrame, smac) -> None:
         """Ask and tell SMAC the history, iteration by iteration (see the module docstring)."""
@@ -115,7 +120,7 @@ class HyperbandStrategy(Strategy):
                 else:  # a failed trial is a crash for SMAC (the worst cost), never skipped
                     smac.tell(info, TrialValue(cost=math.inf, status=StatusType.CRASHED), save=False)
 
-    def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+    def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         from smac.main.exceptions import ConfigurationSpaceExhaustedException
 
         asked, exhausted = [], False
@@ -134,7 +139,7 @@ class HyperbandStrategy(Strategy):
                                          **({"note": "every candidate was sampled: no new bracket can start"}
                                             if exhausted else {})})
 
-    def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
         """SMAC's incumbent: the best mixture at the longest budget any mixture reached."""
         with tempfile.TemporaryDirectory(prefix="mixopt-smac-") as tmp:
             smac = self._smac(tmp)
@@ -143,7 +148,8 @@ class HyperbandStrategy(Strategy):
         if incumbent is None:
             raise ValueError("hyperband: no successful trial to recommend from")
         w = self.mixture(incumbent)
-        ok = observations[(observations["status"] == "ok") & (observations["scale"] == self.fidelity.scale)]
+        ok = own_trials(observations)
+        ok = ok[(ok["status"] == "ok") & (ok["scale"] == self.fidelity.scale)]
         ok = ok[is_among(mixtures(ok, self.problem), w[None])]
         row = ok.loc[[ok["step"].astype(float).idxmax()]]
         fidelity = Fidelity(self.fidelity.scale, int(row["step"].iloc[0]))
@@ -158,6 +164,7 @@ class HyperbandStrategy(Strategy):
 def _trials(observations: pd.DataFrame, problem) -> dict[tuple[int, int], dict[str, Any]]:
     """(iteration, trial) -> mixture, requested steps and final objective (NaN if it failed), in order."""
     out: dict[tuple[int, int], dict[str, Any]] = {}
+    observations = own_trials(observations)
     if observations.empty:
         return out
     for (iteration, trial), rows in observations.groupby(["iteration", "trial"], sort=True):

@@ -10,7 +10,7 @@ the design goes on. The recommendation is the law's minimiser with its per-domai
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -73,9 +73,12 @@ class LawStrategy(Strategy):
 
     def _objective(self, law: Law):
         n, tokens = self.problem.n_params(self.fidelity.scale), self.problem.tokens(self.fidelity)
-        return lambda w: self.problem.objective(law.predict(w, n, tokens))
+        reference = None
+        if self.problem.objective_kind == "worst_excess":  # the law's losses of the reference, there
+            reference = law.predict(self.problem.objective_reference[None], n, tokens)
+        return lambda w: self.problem.objective(law.predict(w, n, tokens), reference)
 
-    def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+    def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         try:
             law = self.fit(observations)
         except LawFitError as e:
@@ -87,7 +90,8 @@ class LawStrategy(Strategy):
             pool = self.unobserved(observations)
             best = minimise(objective, self.problem.dim, seed, candidates=pool)
         else:
-            best = minimise(objective, self.problem.dim, seed, samples=self.options["samples"], top_k=self.top_k)
+            best = minimise(objective, self.problem.dim, seed, samples=self.options["samples"], top_k=self.top_k,
+                            box=self.box())
             if nearest_gap(best[None], tried)[0] < TRIED_RADIUS:
                 # the law's optimum was trained already: its best prediction among untried points
                 points = self.initial_design(self.options["samples"], iteration).copy()
@@ -99,20 +103,20 @@ class LawStrategy(Strategy):
         return ProposalBatch(exploit + explore, {"design": f"{self.name} minimiser + {len(explore)} space-filling",
                                                  "predicted_objective": predicted})
 
-    def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
         try:
             law = self.fit(observations)
         except LawFitError as e:
             return fallback(observations, self.problem, self.fidelity, f"law not fitted ({e}); best observed instead")
         objective = self._objective(law)
         w = minimise(objective, self.problem.dim, self.seed, candidates=self.candidates,
-                     samples=self.options["samples"], top_k=self.top_k)
+                     samples=self.options["samples"], top_k=self.top_k, box=self.box(self.problem.target))
         answers = self.with_reference(w[None, :])  # the reference wins where the law predicts it lower
         w = answers[int(np.argmin(objective(answers)))]
         n, tokens = self.problem.n_params(self.fidelity.scale), self.problem.tokens(self.fidelity)
         predicted = law.predict(w[None, :], n, tokens)[0]
         return Recommendation(
-            mixture=w, fidelity=self.fidelity, objective=float(self.problem.objective(predicted)),
+            mixture=w, fidelity=self.fidelity, objective=float(objective(w[None, :])[0]),
             objective_std=None, losses=predicted, loss_std=None, method=f"{self.name} law minimiser",
             considered=answers,
             details={"law": self.law, "params": n, "tokens": tokens},

@@ -27,9 +27,10 @@ from botorch.models.transforms import Standardize
 from gpytorch.kernels import Kernel
 from gpytorch.means import LinearMean
 
+from mixopt.core.constraints import MixtureBox
 from mixopt.core.observations import losses, mixtures, successful_runs
 from mixopt.core.problem import Fidelity
-from mixopt.core.simplex import is_among, space_filling
+from mixopt.core.simplex import is_among
 from mixopt.gp.kernels import DISTANCES, mixture_fidelity_kernel
 from mixopt.gp.means import FidelityLinearMean
 from mixopt.strategies import options as opt
@@ -152,8 +153,8 @@ class MFMSStrategy(GPModelStrategy):
         rows = observations[observations["scale"].isin(list(self.problem.full_steps))]
         rows = rows[pd.to_numeric(rows["step"], errors="coerce").notna()]
         y = losses(rows, self.problem)[:, outputs.modelled] if len(rows) else np.zeros((0, len(outputs.modelled)))
-        keep = np.isfinite(y).all(axis=1)
-        rows, y = rows[keep], outputs.of_losses(y[keep])
+        keep, y = outputs.outcomes(rows, y)
+        rows = rows[keep]
         if rows.empty:
             return (torch.zeros(0, self.problem.dim + 2, dtype=DTYPE),
                     torch.zeros(0, len(outputs.modelled), dtype=DTYPE))
@@ -182,34 +183,31 @@ class MFMSStrategy(GPModelStrategy):
 
     # -- acquisition ---------------------------------------------------------------------------
 
-    def _objective_posterior(self, model, X: torch.Tensor, outputs: Outputs,
-                             noisy: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Objective (a loss) mean `k x q` and covariance `k x q x q` of `k x q x D` inputs."""
-        with torch.no_grad():
-            post = model.posterior(X, posterior_transform=outputs.negated_objective(), observation_noise=noisy)
-        return -post.mean.squeeze(-1), post.mvn.covariance_matrix
-
-    def _observed_mixtures(self, observations: pd.DataFrame) -> np.ndarray:
-        """`k x d` distinct mixtures with a successful trial at any fidelity."""
+    def _observed_mixtures(self, observations: pd.DataFrame, box: MixtureBox | None = None) -> np.ndarray:
+        """`k x d` distinct mixtures with a successful trial at any fidelity (inside ``box``)."""
         seen = np.unique(mixtures(observations[observations["status"] == "ok"], self.problem), axis=0)
-        return seen[np.isfinite(seen).all(axis=1)]
+        seen = seen[np.isfinite(seen).all(axis=1)]
+        return seen if box is None else seen[box.contains(seen)]
 
     def _target_means(self, model, w: np.ndarray, outputs: Outputs) -> torch.Tensor:
         """Posterior mean of the target objective at `k x d` mixtures; `k x 1`."""
-        mean, _ = self._objective_posterior(model, self.inputs(w, self.problem.target).unsqueeze(1), outputs,
+        mean, _ = self.objective_posterior(model, self.inputs(w, self.problem.target).unsqueeze(1), outputs,
                                             noisy=False)
         return mean
 
     def incumbent(self, model, observations: pd.DataFrame, outputs: Outputs) -> float:
-        """Lowest posterior mean of the target objective over the mixtures observed so far."""
-        return float(self._target_means(model, self._observed_mixtures(observations), outputs).min())
+        """Lowest posterior mean of the target objective over the mixtures observed so far that
+        may run at the target (all of them, if none may)."""
+        seen = self._observed_mixtures(observations, self.box(self.problem.target))
+        seen = seen if len(seen) else self._observed_mixtures(observations)
+        return float(self._target_means(model, seen, outputs).min())
 
     def value_of_observing(self, model, w: np.ndarray, fidelity: Fidelity, best: float,
                            outputs: Outputs) -> np.ndarray:
         """Expected improvement of the target objective from observing `k x d` mixtures at
         ``fidelity`` (see the module docstring); `k`."""
         X = torch.stack([self.inputs(w, self.problem.target), self.inputs(w, fidelity)], dim=1)
-        mean, cov = self._objective_posterior(model, X, outputs, noisy=True)
+        mean, cov = self.objective_posterior(model, X, outputs, noisy=True)
         spread = (cov[:, 0, 1] / cov[:, 1, 1].clamp_min(1e-12).sqrt()).clamp_min(1e-9)
         gap = best - mean[:, 0]
         u = gap / spread
@@ -220,16 +218,20 @@ class MFMSStrategy(GPModelStrategy):
     def cost_exponent(self, iteration: int) -> float:
         return max(0.0, 1.0 - (iteration - 1) / self.options["cooling_iterations"])
 
-    def _mixture_candidates(self, model, observations: pd.DataFrame, seed: int, outputs: Outputs) -> np.ndarray:
-        """The pool, or space-filling points, the observed mixtures and points near the 5 best."""
+    def _mixture_candidates(self, model, observations: pd.DataFrame, seed: int, outputs: Outputs,
+                            box: MixtureBox) -> np.ndarray:
+        """The pool, or space-filling points, the observed mixtures and points near the 5 best,
+        inside ``box`` (points near the best are projected into it)."""
         if self.candidates is not None:
             return self.candidates
         rng = np.random.default_rng(seed)
-        base = space_filling(self.options["raw_samples"], self.problem.dim, seed)
-        seen = self._observed_mixtures(observations)
-        top = seen[np.argsort(self._target_means(model, seen, outputs)[:, 0].numpy())[:5]]
+        base = box.sample(self.options["raw_samples"], seed)
+        seen = self._observed_mixtures(observations, box)
+        top = seen[np.argsort(self._target_means(model, seen, outputs)[:, 0].numpy())[:5]] if len(seen) else seen
         local = (np.vstack([rng.dirichlet(50 * w + 0.5, size=64) for w in top]) if len(top)
                  else np.zeros((0, self.problem.dim)))
+        if len(local) and not box.is_unconstrained:
+            local = box.project(local)
         return np.vstack([base, seen, local])
 
     def _already_observed(self, observations: pd.DataFrame, w: np.ndarray, grid: list[Fidelity]) -> np.ndarray:
@@ -242,7 +244,7 @@ class MFMSStrategy(GPModelStrategy):
                 done[fi] = is_among(w, mixtures(rows, self.problem))
         return done
 
-    def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+    def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         outputs = self.outputs(objective_only=True)  # proposing needs only the objective: one GP
         X, _ = self.training_data(observations, outputs)
         runs = successful_runs(observations)
@@ -255,14 +257,18 @@ class MFMSStrategy(GPModelStrategy):
         model = self.fit(observations, outputs)
         best = self.incumbent(model, observations, outputs)
         alpha = self.cost_exponent(iteration)
-        w = self._mixture_candidates(model, observations, seed, outputs)
+        w = self._mixture_candidates(model, observations, seed, outputs, self.box(self.problem.target))
         unit = self.cost(self.problem.target)
         chosen: list[Proposal] = []
         done = self._already_observed(observations, w, grid)
         if self.candidates is not None and self.available is not None:  # pool: not recorded there
             done |= ~np.stack([self.available.get(f, np.ones(len(w), dtype=bool)) for f in grid])
+        done |= ~np.stack([self.box(f).contains(w) for f in grid])  # a run there would break the constraints
+        # constrained EI (Gardner et al., 2014): EI times P(no worse than the reference) at the target
+        feasible = 1.0 if self.no_worse is None else self.probability_no_worse(
+            self.fit(observations, self.outputs(objective_only=False)), w)
         for _ in range(n):
-            scores = np.stack([self.value_of_observing(model, w, f, best, outputs) / (self.cost(f) / unit) ** alpha
+            scores = np.stack([feasible * self.value_of_observing(model, w, f, best, outputs) / (self.cost(f) / unit) ** alpha
                                for f in grid])  # `|grid| x k`
             scores[done] = -np.inf
             if not np.isfinite(scores).any():
@@ -282,21 +288,24 @@ class MFMSStrategy(GPModelStrategy):
             **({"prior_mean": self.prior_note} if self.prior_note else {}),
         })
 
-    def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
         """The mixture minimising the posterior mean of the target objective at the target fidelity,
         among the candidates (pool) or a dense set plus every observed mixture."""
-        outputs = self.outputs(objective_only=not per_domain)
+        outputs = self.outputs(objective_only=not per_domain and self.no_worse is None)
         X, _ = self.training_data(observations, outputs)
         if len(X) < 2:
             return fallback(observations, self.problem, self.problem.target, "too few observations to fit the GP")
         model = self.fit(observations, outputs)
+        box = self.box(self.problem.target)
         if self.options["recommend_from"] == "observed":
-            w = self._observed_mixtures(observations)
+            w = self._observed_mixtures(observations, box)
         else:
-            w = self._mixture_candidates(model, observations, self.iteration_seed(0), outputs)
+            w = self._mixture_candidates(model, observations, self.iteration_seed(0), outputs, box)
         w = self.with_reference(w)
         prediction = self.predict(model, self.inputs(w, self.problem.target), outputs)
-        best = int(np.argmin(prediction["objective_mean"]))
+        best, checked = int(np.argmin(prediction["objective_mean"])), {}
+        if self.no_worse is not None:
+            best, checked = self.keep_no_worse(model, w, prediction["objective_mean"])
         trained = (observations["scale"] == self.problem.target.scale).any()
         return Recommendation(
             mixture=w[best], fidelity=self.problem.target,
@@ -306,7 +315,7 @@ class MFMSStrategy(GPModelStrategy):
             method="multi-fidelity GP posterior mean minimum at the target",
             considered=w,
             details={"checkpoints_used": len(X),
-                     "target_scale_trained": bool(trained),
+                     "target_scale_trained": bool(trained), **checked,
                      **({} if trained else {"note": f"the target scale {self.problem.target.scale} was never "
                                                     "trained: its prediction is an extrapolation across sizes"})},
         )

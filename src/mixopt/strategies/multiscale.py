@@ -37,7 +37,7 @@ from mixopt.core.simplex import is_among
 from mixopt.gp.means import TaskLinearMean
 from mixopt.strategies import options as opt
 from mixopt.strategies.base import Recommendation, fallback
-from mixopt.strategies.gp_model import DTYPE, Outputs
+from mixopt.strategies.gp_model import Outputs
 from mixopt.strategies.mfms import MFMSStrategy
 
 #: the shortest run of the grid is this fraction of its scale's full run (the step input spans it)
@@ -122,20 +122,25 @@ class MultiScaleStrategy(MFMSStrategy):
         return {"correlation_with_target": {s: round(c, 4) for s, c in zip(tasks, corr)},
                 "noise": model.likelihood.noise.detach().reshape(-1).tolist()}
 
-    def recommend(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
         """The best mixture run at the target, unless another observed one (or the reference) is
         better with probability >= ``switch_confidence`` (from the joint posterior of the two)."""
-        outputs = self.outputs(objective_only=not per_domain)
+        outputs = self.outputs(objective_only=not per_domain and self.no_worse is None)
         X, _ = self.training_data(observations, outputs)
         if len(X) < 2:
             return fallback(observations, self.problem, self.problem.target, "too few observations to fit the GP")
         model = self.fit(observations, outputs)
-        seen = self.with_reference(self._observed_mixtures(observations))
         target = self.problem.target
+        seen = self.with_reference(self._observed_mixtures(observations, self.box(target)))
+        p_no_worse = None
+        if self.no_worse is not None:  # only mixtures that meet it compete (the reference always does)
+            p_no_worse = self.probability_no_worse(model, seen)
+            kept = self.no_worse_kept(p_no_worse)
+            seen, p_kept = seen[kept], p_no_worse[kept]
         ok = observations[(observations["status"] == "ok") & (observations["scale"] == target.scale)]
         at_target = is_among(seen, mixtures(ok, self.problem)) if len(ok) else np.zeros(len(seen), dtype=bool)
         inputs = self.inputs(seen, target)
-        mean, cov = self._objective_posterior(model, inputs.unsqueeze(0), outputs, noisy=False)
+        mean, cov = self.objective_posterior(model, inputs.unsqueeze(0), outputs, noisy=False)
         mean, cov = mean[0].numpy(), cov[0].numpy()
         challenger = int(np.argmin(mean))
         choice, note = challenger, "no mixture run at the target yet: the model's best"
@@ -150,6 +155,9 @@ class MultiScaleStrategy(MFMSStrategy):
                     + ("switched" if switch else f"kept the target run (switch needs {self.options['switch_confidence']:.2f})"))
         prediction = self.predict(model, inputs[choice:choice + 1], outputs)
         trained = bool(at_target.any())
+        checked: dict[str, Any] = {}
+        if p_no_worse is not None:
+            checked = self.no_worse_details(p_no_worse, float(p_kept[choice]))
         return Recommendation(
             mixture=seen[choice], fidelity=target,
             objective=float(prediction["objective_mean"][0]), objective_std=float(prediction["objective_std"][0]),
@@ -157,6 +165,6 @@ class MultiScaleStrategy(MFMSStrategy):
             method="multi-scale GP (scales as correlated tasks): best run at the target unless confidently beaten",
             considered=seen,
             details={"checkpoints_used": len(X), "target_scale_trained": trained, "note": note,
-                     **self.hyperparameters(model)},
+                     **checked, **self.hyperparameters(model)},
         )
 

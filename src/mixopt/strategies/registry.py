@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from mixopt.core.constraints import Constraints
 from mixopt.core.problem import Problem
 from mixopt.core.space import MixtureSpace
 from mixopt.settings import StrategySettings
@@ -36,15 +37,17 @@ def check_strategy_options(name: str, options: Mapping[str, Any], domains: list[
 
 
 def make_strategy(name: str, problem: Problem, seed: int, options: Mapping[str, Any] | None = None,
-                  space: MixtureSpace | None = None) -> Strategy:
-    """``space``: which mixtures may run at each fidelity (a back end; ``None``: any mixture)."""
-    return strategy_class(name)(problem, seed=seed, space=space, **dict(options or {}))
+                  space: MixtureSpace | None = None, constraints: Constraints | None = None) -> Strategy:
+    """``space``: which mixtures may run at each fidelity (a back end; ``None``: any mixture);
+    ``constraints``: bounds, repetition caps, the outcome constraint (``None``: none)."""
+    return strategy_class(name)(problem, seed=seed, space=space, constraints=constraints, **dict(options or {}))
 
 
 def strategy_from_settings(settings: StrategySettings, problem: Problem, seed: int,
-                           space: MixtureSpace | None = None, reference: np.ndarray | None = None) -> Strategy:
-    """The strategy a config names, restricted to what ``space`` can run; ``reference``: the `d`
-    mixture recommendations are compared with (and may be)."""
-    strategy = make_strategy(settings.name, problem, seed, settings.options, space)
+                           space: MixtureSpace | None = None, reference: np.ndarray | None = None,
+                           constraints: Constraints | None = None) -> Strategy:
+    """The strategy a config names, restricted to what ``space`` can run and to ``constraints``;
+    ``reference``: the `d` mixture recommendations are compared with (and may be)."""
+    strategy = make_strategy(settings.name, problem, seed, settings.options, space, constraints)
     strategy.reference = None if reference is None else np.asarray(reference, dtype=float)
     return strategy

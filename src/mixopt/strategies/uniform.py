@@ -14,6 +14,6 @@ class Uniform(Strategy):
 
     name = "uniform"
 
-    def propose(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+    def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
         w = self.snap(np.full((n, self.problem.dim), 1.0 / self.problem.dim))
         return ProposalBatch(self.proposals_at(w), {} if self.candidates is None else {"design": "pool candidate nearest to uniform"})

@@ -82,7 +82,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     m["n_params_non_embedding"] = counts["non_embedding"]
     optimizer = _adamw(model, shape.lr, spec.weight_decay)
     sampler = MixtureSampler(train_tokens, spec.mixture, context=T, batch=B, seed=spec.seed)
-    m["domain_sequences"] = sampler.counts
+    m["domain_sequences"], m["domain_epochs"] = sampler.counts, sampler.epochs
 
     ckpts = set(checkpoint_steps(spec.steps, spec.n_checkpoints))
     log_every = max(1, spec.steps // PROGRESS_LINES)
@@ -142,7 +142,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
             check_validation_losses(step, losses)
             train_loss = step_losses[last_ckpt:step].mean().item()  # mean since the previous checkpoint
             m["checkpoints"].append(checkpoint_record(step, step * B * T, counts["total"], train_loss, losses))
-            m["domain_sequences"] = sampler.counts
+            m["domain_sequences"], m["domain_epochs"] = sampler.counts, sampler.epochs
             last_ckpt = step
             log(f"checkpoint {step}: " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
         if save_now:
@@ -154,7 +154,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
         if pause:
             t0 = time.perf_counter()  # evaluation, logging and resume files are not training throughput
 
-    m["domain_sequences"] = sampler.counts
+    m["domain_sequences"], m["domain_epochs"] = sampler.counts, sampler.epochs
     m["wall_time_s"] = earlier_wall_time + time.perf_counter() - t_start
 
 

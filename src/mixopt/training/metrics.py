@@ -7,7 +7,8 @@ The schema (keys in this order)::
     n_params, n_params_embedding, n_params_non_embedding   (tied weights once; None if unbuilt)
     device, dtype ("bfloat16" on CUDA, "float32" on CPU)
     checkpoints: [{step, tokens, flops (6 N D), train_loss (mean since previous), losses: {domain: loss}}]
-    domain_sequences: {domain: sequences drawn}; wall_time_s; tokens_per_second; torch_version
+    domain_sequences: {domain: sequences drawn}; domain_epochs: {domain: passes over its training
+    tokens}; wall_time_s; tokens_per_second; torch_version
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def empty_metrics(spec: TrainSpec | None) -> dict[str, Any]:
         "dtype": None,
         "checkpoints": [],
         "domain_sequences": {},
+        "domain_epochs": {},
         "wall_time_s": None,
         "tokens_per_second": None,
         "torch_version": torch.__version__,

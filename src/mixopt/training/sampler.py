@@ -41,6 +41,10 @@ class MixtureSampler:
     and take the window ``tokens[d][o : o + context + 1]``. Inputs are its first ``context``
     tokens, targets the last ``context`` (shifted by one).
 
+    Windows are drawn with replacement, so a domain whose share of the run needs more tokens than
+    it has is repeated, never exhausted; :attr:`epochs` says how many times over it was read
+    (``constraints.max_repetition`` keeps the proposals within a cap).
+
     Domains are visited in sorted-name order when mapping random draws to domains, so the
     stream depends on the mixture's contents, not on the insertion order of the dict.
 
@@ -94,6 +98,13 @@ class MixtureSampler:
     def counts(self) -> dict[str, int]:
         """Sequences drawn so far per domain (every domain of ``weights``, zero-weight ones at 0)."""
         return dict(self._counts)
+
+    @property
+    def epochs(self) -> dict[str, float]:
+        """Passes over each domain's training tokens so far: tokens drawn / tokens it has (0 for
+        zero-weight domains)."""
+        return {name: (n * self.context / len(self._tokens[name]) if name in self._tokens else 0.0)
+                for name, n in self._counts.items()}
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw one batch.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Mapping
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from mixopt.core.errors import ConfigError
 from mixopt.core.problem import Problem
+from mixopt.data.shards import train_tokens
 
 
 def reference_mixture(reference: str | Mapping[str, float], problem: Problem,
@@ -36,6 +36,6 @@ def reference_mixture(reference: str | Mapping[str, float], problem: Problem,
         raise ConfigError(f"config key 'reference': 'natural' needs the token counts of {missing} "
                           "(results/data/<domain>/meta.json, written by the tokenize rule)")
     assert shard_metas is not None
-    tokens = np.array([json.loads(Path(shard_metas[name]).read_text())["tokens"]["train"]
-                       for name in problem.domains], dtype=float)
+    counts = train_tokens(shard_metas)
+    tokens = np.array([counts[name] for name in problem.domains], dtype=float)
     return tokens / tokens.sum(), "natural"

@@ -107,6 +107,11 @@ def headline(report: Mapping, problem: Problem) -> str:
     if worse and not versus.get("recommended_is_reference"):
         parts.append("worse than the reference on " + ", ".join(
             f"{d} {v['difference']:+.4g} (P {v['p_worse']:.2f})" for d, v in worse))
+    no_worse = (report.get("details") or {}).get("no_worse_than_reference")
+    if no_worse and not no_worse["meet"]:
+        parts.append(f"NO_WORSE_THAN_REFERENCE NOT MET: none of {no_worse['considered']} considered is predicted "
+                     f"within {no_worse['tolerance']:g} of the reference on every domain with P >= "
+                     f"{no_worse['required_probability']:g} (this one: P {no_worse['probability']:.2f})")
     p_best = (report.get("transfer") or {}).get("p_best") or {}
     if p_best.get("value") is not None:
         parts.append(f"P(best of {p_best['among']} considered) {p_best['value']:.2f}")

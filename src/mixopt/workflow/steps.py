@@ -11,29 +11,45 @@ import pandas as pd
 from mixopt.backends import Backend
 from mixopt.core.atomic import write_text
 from mixopt.core.observations import build_table, read_metrics, read_table
+from mixopt.config import constraints_of
 from mixopt.settings import Settings
 from mixopt.strategies import strategy_from_settings
 from mixopt.workflow.convergence import convergence_table, plot_convergence
 from mixopt.workflow.proposals import write_proposals
 from mixopt.workflow.holdout import held_out_predictions, prediction_scores
 from mixopt.workflow.evidence import evidence_model
+from mixopt.workflow.prior import prior_metrics, trials_to_propose
 from mixopt.workflow.reference import reference_mixture
 from mixopt.workflow.report import evidence_report, write_report
 
 
-def aggregate(backend: Backend, metrics: list[str], out_path: str | Path) -> pd.DataFrame:
-    """Every trial's metrics.json -> the observations table (one row per trial and checkpoint)."""
-    table = build_table([read_metrics(p) for p in metrics], backend.problem)
+def aggregate(backend: Backend, metrics: list[str], out_path: str | Path, prior_runs: str | Path | None = None) -> pd.DataFrame:
+    """Every trial's metrics.json, and the runs of ``prior_runs`` (marked ``prior``), -> the
+    observations table (one row per trial and checkpoint)."""
+    prior = prior_metrics(prior_runs, backend.problem) if prior_runs else []
+    table = build_table(prior + [read_metrics(p) for p in metrics], backend.problem)
     write_text(out_path, table.to_csv(index=False))
-    print(f"{len(metrics)} trials, {len(table)} rows, {int((table['status'] != 'ok').sum())} failed rows")
+    print(f"{len(metrics)} trials, {len(prior)} prior runs, {len(table)} rows, "
+          f"{int((table['status'] != 'ok').sum())} failed rows")
     return table
 
 
+def make_strategy_for(settings: Settings, backend: Backend, shard_metas: Mapping[str, str | Path] | None = None):
+    """The config's strategy on ``backend`` with its reference mixture and constraints
+    (``shard_metas``: domain -> meta.json, for the natural reference and the repetition caps)."""
+    reference, _ = reference_mixture(settings.reference, backend.problem, shard_metas)
+    return strategy_from_settings(settings.strategy, backend.problem, settings.seed, space=backend,
+                                  reference=reference, constraints=constraints_of(settings, backend.problem, shard_metas))
+
+
 def propose(settings: Settings, backend: Backend, observations: str | Path, iteration: int,
-            proposals_path: str | Path, diagnostics_path: str | Path) -> pd.DataFrame:
-    """The strategy's trials for ``iteration`` from the observations of earlier iterations."""
-    strategy = strategy_from_settings(settings.strategy, backend.problem, settings.seed, space=backend)
-    batch = strategy.propose(read_table(observations), settings.budget.trials(iteration), iteration)
+            proposals_path: str | Path, diagnostics_path: str | Path,
+            shard_metas: Mapping[str, str | Path] | None = None) -> pd.DataFrame:
+    """The strategy's trials for ``iteration`` from the observations of earlier iterations (and
+    the prior runs: iteration 0's design shrinks by the mixtures they cover)."""
+    strategy = make_strategy_for(settings, backend, shard_metas)
+    table = read_table(observations)
+    batch = strategy.propose(table, trials_to_propose(settings, backend.problem, table, iteration), iteration)
     table = write_proposals(batch, backend.problem, settings.seed, iteration, proposals_path, diagnostics_path)
     print(table.to_string(index=False))
     return table
@@ -48,8 +64,8 @@ def recommend(settings: Settings, backend: Backend, observations: str | Path, ou
     """
     problem = backend.problem
     table = read_table(observations)
-    reference, reference_name = reference_mixture(settings.reference, problem, shard_metas)
-    strategy = strategy_from_settings(settings.strategy, problem, settings.seed, space=backend, reference=reference)
+    _, reference_name = reference_mixture(settings.reference, problem, shard_metas)
+    strategy = make_strategy_for(settings, backend, shard_metas)
     report = evidence_report(strategy, table, reference_name, int(problem.target_tokens), space=backend)
     write_report(report, out_path)
     print(report["headline"])
@@ -73,7 +89,7 @@ def held_out(settings: Settings, backend: Backend, observations: str | Path, out
     problem = backend.problem
 
     def model_for(earlier: pd.DataFrame):
-        strategy = strategy_from_settings(settings.strategy, problem, settings.seed, space=backend)
+        strategy = strategy_from_settings(settings.strategy, problem, settings.seed, space=backend)  # unconstrained: a model only
         return evidence_model(strategy, earlier, space=backend)
 
     predictions = held_out_predictions(read_table(observations), problem, model_for)

@@ -9,18 +9,21 @@ import numpy as np
 
 from mixopt.backends import Backend
 from mixopt.core.atomic import write_json
+from mixopt.core.constraints import Constraints
 from mixopt.core.problem import Fidelity
 from mixopt.core.trial import Trial
 from mixopt.workflow.proposals import read_proposal
 
 
 def run_proposed_trial(backend: Backend, proposals: str | Path, iteration: int, trial: int,
-                       out_path: str | Path, log: Callable[[str], None] = print) -> dict:
+                       out_path: str | Path, log: Callable[[str], None] = print,
+                       constraints: Constraints | None = None) -> dict:
     """Run trial ``trial`` of ``proposals`` on ``backend`` and write its metrics.json.
 
     Never raises for a bad trial: a proposal that is not a valid run (for example a hand-edited
-    row whose weights do not sum to one) or a run that fails is written with ``status: failed``
-    and its error, so the loop goes on and the failure stays on record.
+    row whose weights do not sum to one, or that breaks ``constraints`` at its own fidelity) or a
+    run that fails is written with ``status: failed`` and its error, so the loop goes on and the
+    failure stays on record.
     """
     from mixopt.training.metrics import failed_metrics  # the record schema; torch only on this error path
 
@@ -29,10 +32,19 @@ def run_proposed_trial(backend: Backend, proposals: str | Path, iteration: int, 
     try:
         proposal = read_proposal(proposals, trial, problem)
     except ValueError as e:
-        record = ids | failed_metrics(f"{type(e).__name__}: {e}")
-        log(f"trial not run: {record['error']}")
-        write_json(record, Path(out_path))
-        return record
+        return _not_run(ids | failed_metrics(f"{type(e).__name__}: {e}"), out_path, log)
     mixture = np.array([proposal["mixture"][d] for d in problem.domains])
-    return backend.run(Trial(mixture, Fidelity(proposal["scale"], proposal["steps"]), proposal["seed"],
-                             iteration=int(iteration), index=int(trial)), out_path, log=log)
+    fidelity = Fidelity(proposal["scale"], proposal["steps"])
+    broken = constraints.check(mixture, fidelity) if constraints is not None else []
+    if broken:  # a hand-edited row: on record as failed, with what it breaks
+        error = f"ConstraintViolation: at {fidelity.scale}, {fidelity.steps} steps: {'; '.join(broken)}"
+        return _not_run(ids | failed_metrics(error) | {key: proposal[key] for key in ("mixture", "scale", "steps", "seed")},
+                        out_path, log)
+    return backend.run(Trial(mixture, fidelity, proposal["seed"], iteration=int(iteration), index=int(trial)),
+                       out_path, log=log)
+
+
+def _not_run(record: dict, out_path: str | Path, log: Callable[[str], None]) -> dict:
+    log(f"trial not run: {record['error']}")
+    write_json(record, Path(out_path))
+    return record
