@@ -1,17 +1,25 @@
-"""CPU training throughput of proxy shapes, to size default runs.
+"""CPU training throughput of proxy shapes: mixopt's loop beside a minimal reference GPT.
 
-Runs the real training loop (:func:`mixopt.training.trial.train_proxy`, 1 thread per job) on shards of
-random token ids for each shape, and prints tokens/s for 1 job alone and for N jobs running
-side by side (the workflow runs one 1-thread job per core). Token ids do not change the
-arithmetic, so random ones measure the same speed as text.
+For each shape it runs, one thread each, on shards of random token ids (token ids do not change
+the arithmetic, so random ones measure the same speed as text):
 
-    python benchmarks/train_throughput.py                 # full grid, 1 and 2 jobs
+* mixopt's real training loop (:func:`mixopt.training.trial.train_proxy`) in fp32 and in bf16
+  (``training.precision``);
+* a minimal reference decoder of the same shape, written below in plain torch (RMSNorm, rotary
+  positions, SDPA attention, SwiGLU, tied embeddings: the Llama blocks mixopt builds), with the
+  same AdamW and gradient clipping, in fp32 and under bf16 autocast;
+
+and prints tokens/s of each and the ratios: bf16 over fp32 for both, and mixopt over the reference
+at the same precision (the issue's goal: >= 1.0x the bf16 reference). ``--jobs 2`` also measures
+mixopt with 2 jobs side by side (the workflow runs one 1-thread job per core).
+
     python benchmarks/train_throughput.py --quick         # three shapes
-    python benchmarks/train_throughput.py --seconds 20 --jobs 2
+    python benchmarks/train_throughput.py                 # the full grid
+    python benchmarks/train_throughput.py --seconds 20 --jobs 1 2
 
-``tok/s`` excludes setup and evaluation; ``eval s`` is one checkpoint's evaluation of one
-domain over ``--eval-tokens`` tokens, measured separately. Run it on an otherwise idle machine:
-the ``load`` column (1-minute load average) shows when something else was competing.
+``tok/s`` excludes setup and evaluation (mixopt's own count; the reference times the same steps).
+Run it on an otherwise idle machine: the ``load`` column (1-minute load average) shows when
+something else was competing. Whether this CPU computes bf16 natively is printed first.
 """
 
 from __future__ import annotations
@@ -35,10 +43,12 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from mixopt.settings import ModelShape, TrainingSettings, section_defaults  # noqa: E402
 from mixopt.training.evaluate import eval_windows as _eval_windows, evaluate as _evaluate  # noqa: E402
 from mixopt.training.model import build_model, count_parameters  # noqa: E402
+from mixopt.training.precision import cpu_has_native_bf16  # noqa: E402
 from mixopt.training.spec import TrainSpec  # noqa: E402
 from mixopt.training.trial import train_proxy  # noqa: E402
 
@@ -60,7 +70,7 @@ def write_shards(root: Path, vocab: int, n_tokens: int) -> dict[str, Path]:
     return {"random": d}
 
 
-def train_tps(shape: ModelShape, shards: dict[str, Path], steps: int) -> tuple[float, float]:
+def train_tps(shape: ModelShape, shards: dict[str, Path], steps: int, precision: str = "fp32") -> tuple[float, float]:
     """(wall tok/s of the training steps, tok/s per CPU-second of this process for the whole call).
 
     The CPU-time rate is what the job gets from a core of its own (time spent descheduled by
@@ -68,11 +78,89 @@ def train_tps(shape: ModelShape, shards: dict[str, Path], steps: int) -> tuple[f
     """
     # the schema's training defaults, with one cheap checkpoint: the steps are what is timed
     training = dataclasses.replace(TrainingSettings.from_dict(section_defaults("training")), checkpoints=1,
-                                   eval_tokens=shape.context + 1, threads=1, device="cpu")
+                                   eval_tokens=shape.context + 1, threads=1, device="cpu", precision=precision)
     spec = TrainSpec.from_settings({"random": 1.0}, "bench", shape, steps, seed=0, training=training)
     cpu = time.process_time()
     m = train_proxy(spec, shards, log=lambda _: None)
     return m["tokens_per_second"], steps * m["tokens_per_step"] / (time.process_time() - cpu)
+
+
+# -- the reference: a minimal decoder of the same blocks, in plain torch ------------------------
+
+class _Block(torch.nn.Module):
+    def __init__(self, width: int, heads: int, ffn: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = torch.nn.RMSNorm(width, eps=1e-6), torch.nn.RMSNorm(width, eps=1e-6)
+        self.qkv = torch.nn.Linear(width, 3 * width, bias=False)
+        self.out = torch.nn.Linear(width, width, bias=False)
+        self.gate_up = torch.nn.Linear(width, 2 * ffn, bias=False)
+        self.down = torch.nn.Linear(ffn, width, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, self.heads, C // self.heads).transpose(1, 3).unbind(2)
+        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.out(y.transpose(1, 2).reshape(B, T, C))
+        gate, up = self.gate_up(self.norm2(x)).chunk(2, dim=-1)
+        return x + self.down(F.silu(gate) * up)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class ReferenceGPT(torch.nn.Module):
+    """Llama-style decoder: tied embeddings, rotary positions (theta 1e4), SDPA, SwiGLU."""
+
+    def __init__(self, shape: ModelShape, vocab: int) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, shape.width)
+        self.blocks = torch.nn.ModuleList(_Block(shape.width, shape.heads, shape.ffn) for _ in range(shape.layers))
+        self.norm = torch.nn.RMSNorm(shape.width, eps=1e-6)
+        head = shape.width // shape.heads
+        inv = 1.0 / (10000 ** (torch.arange(0, head, 2, dtype=torch.float32) / head))
+        angles = torch.outer(torch.arange(shape.context, dtype=torch.float32), inv)
+        self.register_buffer("cos", torch.cat([angles, angles], dim=-1).cos(), persistent=False)
+        self.register_buffer("sin", torch.cat([angles, angles], dim=-1).sin(), persistent=False)
+        for module in self.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+                torch.nn.init.normal_(module.weight, std=0.02)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        x = self.embed(idx)
+        T = idx.shape[1]
+        for block in self.blocks:
+            x = block(x, self.cos[:T], self.sin[:T])
+        logits = self.norm(x) @ self.embed.weight.T
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def reference_tps(shape: ModelShape, vocab: int, steps: int, bf16: bool) -> float:
+    """tok/s of the reference's training steps (AdamW, clipping) on random token ids."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = ReferenceGPT(shape, vocab)
+    opt = torch.optim.AdamW(model.parameters(), lr=shape.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    data = torch.randint(0, vocab, (steps + 1, shape.batch, shape.context + 1))
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
+
+    def step(batch: torch.Tensor) -> None:
+        with autocast():
+            loss = model(batch[:, :-1], batch[:, 1:])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    step(data[0])  # the first step allocates: not timed, as mixopt's own count skips nothing but setup
+    t = time.perf_counter()
+    for i in range(1, steps + 1):
+        step(data[i])
+    return steps * shape.batch * shape.context / (time.perf_counter() - t)
 
 
 def _job(args) -> tuple[float, float]:
@@ -89,10 +177,15 @@ def eval_seconds(shape: ModelShape, vocab: int, eval_tokens: int) -> float:
     return time.perf_counter() - t
 
 
+def _best(fn, repeats: int) -> float:
+    """The best of ``repeats`` measurements: noise only slows."""
+    return max(fn() for _ in range(repeats))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=8.0, help="target training time per measurement")
-    ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="concurrent 1-thread jobs to measure")
+    ap.add_argument("--jobs", type=int, nargs="+", default=[1], help="also measure mixopt (bf16) with this many 1-thread jobs side by side")
     ap.add_argument("--eval-tokens", type=int, default=8192)
     ap.add_argument("--repeats", type=int, default=2, help="best of this many measurements (noise only slows)")
     ap.add_argument("--quick", action="store_true", help="only 2x64/v4096, 4x128/v8192, 5x128/v8192 at 256x16")
@@ -102,39 +195,40 @@ def main() -> None:
         grid = [(2, 64, 4096, 256, 16), (4, 128, 8192, 256, 16), (5, 128, 8192, 256, 16)]
     else:
         grid = [(l, w, v, c, b) for (l, w), v, c, b in
-                itertools.product([(2, 64), (4, 128), (5, 128)], [4096, 8192], [128, 256], [8, 16])]
+                itertools.product([(2, 64), (4, 128), (5, 128), (8, 256)], [4096, 8192], [128, 256], [8, 16])]
 
-    print(f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, "
-          f"{os.cpu_count()} CPUs, 1 thread per job, ~{args.seconds:g} s per measurement")
-    cols = ["L", "d", "vocab", "ctx", "B", "params", "non-emb"]
-    cols += [f"tok/s x{j}" for j in args.jobs] + [f"cpu tok/s x{j}" for j in args.jobs]
-    cols += ["ms/step x1", "eval s", "load"]  # load: 1-min load average after the row; > jobs means contention
+    print(f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, {os.cpu_count()} CPUs, "
+          f"native bf16: {cpu_has_native_bf16()}, 1 thread per job, ~{args.seconds:g} s per measurement")
+    cols = ["L", "d", "vocab", "ctx", "B", "params", "non-emb", "mixopt fp32", "mixopt bf16", "ref fp32", "ref bf16",
+            "bf16/fp32 mixopt", "bf16/fp32 ref", "mixopt/ref bf16", "mixopt/ref fp32"]
+    extra = [j for j in args.jobs if j > 1]
+    cols += [f"mixopt bf16 x{j} jobs" for j in extra] + ["eval s", "load"]
     print(" | ".join(cols))
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         for layers, width, vocab, context, batch in grid:
-            shape = ModelShape(layers=layers, width=width, heads=width // HEAD_DIM, context=context,
+            shape = ModelShape(layers=layers, width=width, heads=max(1, width // HEAD_DIM), context=context,
                                batch=batch, lr=1e-3)
             shards = write_shards(Path(tmp), vocab, n_tokens=2_000_000)
             counts = count_parameters(build_model(shape, vocab, seed=0))
             calib, _ = train_tps(shape, shards, steps=3)  # includes first-step overheads; only for sizing
             steps = max(5, int(args.seconds * calib / (batch * context)))
-            rates, cpu_rates = [], []
-            for jobs in args.jobs:
-                best = (0.0, 0.0)
-                for _ in range(args.repeats):
-                    with ctx.Pool(jobs) as pool:
-                        per_job = pool.map(_job, [(shape, shards, steps)] * jobs)
-                    # per-job rates (the machine does jobs x these); best of repeats: noise only slows
-                    mean = tuple(sum(r[i] for r in per_job) / jobs for i in range(2))
-                    best = tuple(max(b, x) for b, x in zip(best, mean))
-                rates.append(best[0])
-                cpu_rates.append(best[1])
-            ms_step = 1000 * batch * context / rates[0]
+            torch.set_num_threads(1)
+            ours = {p: _best(lambda p=p: train_tps(shape, shards, steps, p)[0], args.repeats) for p in ("fp32", "bf16")}
+            ref = {p: _best(lambda p=p: reference_tps(shape, vocab, steps, p == "bf16"), args.repeats)
+                   for p in ("fp32", "bf16")}
+            side_by_side = []
+            for jobs in extra:
+                with ctx.Pool(jobs) as pool:
+                    per_job = pool.map(_job, [(shape, shards, steps, "bf16")] * jobs)
+                side_by_side.append(sum(r[0] for r in per_job) / jobs)  # per job: the machine does jobs x this
             ev = eval_seconds(shape, vocab, args.eval_tokens)
             row = [layers, width, vocab, context, batch, f"{counts['total'] / 1e6:.2f}M",
-                   f"{counts['non_embedding'] / 1e6:.2f}M"] + [f"{r:,.0f}" for r in rates + cpu_rates]
-            row += [f"{ms_step:.0f}", f"{ev:.2f}", f"{os.getloadavg()[0]:.1f}"]
+                   f"{counts['non_embedding'] / 1e6:.2f}M"]
+            row += [f"{x:,.0f}" for x in (ours["fp32"], ours["bf16"], ref["fp32"], ref["bf16"])]
+            row += [f"{ours['bf16'] / ours['fp32']:.2f}x", f"{ref['bf16'] / ref['fp32']:.2f}x",
+                    f"{ours['bf16'] / ref['bf16']:.2f}x", f"{ours['fp32'] / ref['fp32']:.2f}x"]
+            row += [f"{r:,.0f}" for r in side_by_side] + [f"{ev:.2f}", f"{os.getloadavg()[0]:.1f}"]
             print(" | ".join(str(x) for x in row), flush=True)
 
 

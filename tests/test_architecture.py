@@ -34,3 +34,17 @@ def test_every_package_has_a_layer():
     placed = {name.strip() for layer in layers for name in layer.split("|")}
     top_level = {f"mixopt.{m.name}" for m in pkgutil.iter_modules(mixopt.__path__)}
     assert top_level - placed == set(), "add the new module to a layer in pyproject.toml"
+
+
+def test_light_jobs_and_trial_jobs_do_not_import_the_strategies():
+    """Each Snakemake job is a fresh Python: aggregate, the plots and a trial's set-up must not pay
+    seconds for torch and BoTorch they never use (benchmarks/startup.py measures the cost)."""
+    scripts = ["aggregate", "plot_convergence", "plot_learning_curves", "plot_trajectories", "table_trial", "train_proxy"]
+    imports = sorted({line.split()[1] for s in scripts
+                      for line in (ROOT / "workflow" / "scripts" / f"{s}.py").read_text().splitlines()
+                      if line.startswith("from mixopt")})
+    code = "".join(f"import {m}\n" for m in imports) + (
+        "import sys; print(sorted(h for h in ('torch', 'botorch', 'gpytorch', 'smac', 'transformers') if h in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", (imports, result.stdout)

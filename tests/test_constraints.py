@@ -11,7 +11,8 @@ import pytest
 
 from mixopt.backends.table import TableBackend, problem_from_table
 from mixopt.bench.run import StrategySpec, run_seed
-from mixopt.config import ConfigError, check_config, constraints_of, with_defaults
+from mixopt.backends.constraints import constraints_of
+from mixopt.config import ConfigError, check_config, with_defaults
 from mixopt.core.constraints import Constraints, InfeasibleBox, MixtureBox, repetition_caps
 from mixopt.core.observations import build_table, mixtures
 from mixopt.core.problem import Fidelity, Problem

@@ -12,36 +12,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mixopt.backends import Backend, make_backend
-from mixopt.core.constraints import Constraints, InfeasibleBox, MixtureBox
+from mixopt.backends.constraints import constraints_of
+from mixopt.core.constraints import InfeasibleBox, MixtureBox
 from mixopt.core.errors import ConfigError
 from mixopt.core.problem import Problem
-from mixopt.data.shards import train_tokens
 from mixopt.settings import Settings, check_weights, read_yaml, with_defaults
 from mixopt.strategies.registry import check_strategy_options, strategy_class
 
-__all__ = ["ConfigError", "check_config", "check_settings", "constraints_of", "load_config", "load_settings",
+__all__ = ["ConfigError", "check_config", "check_settings", "load_config", "load_settings",
            "with_defaults"]
-
-def constraints_of(settings: Settings, problem: Problem,
-                   shard_metas: Mapping[str, str | Path] | None = None) -> Constraints:
-    """The constraints of the config: bounds, repetition caps from each domain's tokens (the
-    config's ``domains.<d>.tokens``, else the shards' meta.json), the outcome constraint.
-
-    Raises:
-        ConfigError: naming ``constraints`` and the domains, when no mixture can run at the target.
-    """
-    c = settings.constraints
-    tokens = train_tokens(shard_metas or {}) | {d: s.tokens for d, s in settings.domains.items() if s.tokens}
-    nw = c.no_worse_than_reference
-    constraints = Constraints(problem, c.bounds, {d: t for d, t in tokens.items() if d in problem.domains},
-                              c.max_repetition, None if nw is None else (nw["tolerance"], nw["probability"]))
-    try:
-        constraints.box(problem.target)
-    except InfeasibleBox as e:
-        raise ConfigError(f"config key 'constraints' (bounds, max_repetition {c.max_repetition:g} and the "
-                          f"domains' tokens): {e}") from None
-    return constraints
-
 
 def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
     """Check what needs files, tables and strategies; returns the back end the settings name.

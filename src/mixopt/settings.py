@@ -255,6 +255,7 @@ class TrainingSettings(_Section):
     grad_clip: float
     threads: int
     device: str
+    precision: str
     resume_every: int
 
 

@@ -1,7 +1,7 @@
 """Held-out predictions (each trial predicted from the iterations before it) as a CSV and a PNG."""
 from mixopt.backends import make_backend
 from mixopt.core.logs import log_to
-from mixopt.workflow.steps import predictions
+from mixopt.workflow.model_steps import predictions
 
 with log_to(snakemake.log[0]):
     settings = snakemake.params.settings

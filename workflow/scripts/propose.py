@@ -1,7 +1,7 @@
 """Run the strategy on the observations so far and write the next iteration's proposals."""
 from mixopt.backends import make_backend
 from mixopt.core.logs import log_to
-from mixopt.workflow.steps import propose
+from mixopt.workflow.model_steps import propose
 
 with log_to(snakemake.log[0]):
     settings = snakemake.params.settings

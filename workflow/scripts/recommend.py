@@ -1,7 +1,7 @@
 """Write results/best_mixture.yaml: the recommended mixture with its predicted losses."""
 from mixopt.backends import make_backend
 from mixopt.core.logs import log_to
-from mixopt.workflow.steps import recommend
+from mixopt.workflow.model_steps import recommend
 
 with log_to(snakemake.log[0]):
     settings = snakemake.params.settings

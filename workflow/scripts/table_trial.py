@@ -1,6 +1,6 @@
 """Answer one proposed trial from the run table and write its metrics.json; failures are recorded."""
 from mixopt.backends import TableBackend
-from mixopt.config import constraints_of
+from mixopt.backends.constraints import constraints_of
 from mixopt.core.logs import log_to
 from mixopt.workflow.trial import run_proposed_trial
 

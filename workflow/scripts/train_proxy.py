@@ -7,7 +7,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from pathlib import Path
 
 from mixopt.backends import TrainingBackend
-from mixopt.config import constraints_of
+from mixopt.backends.constraints import constraints_of
 from mixopt.core.logs import log_to
 from mixopt.workflow.trial import run_proposed_trial
 

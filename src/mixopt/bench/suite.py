@@ -24,7 +24,7 @@ import pandas as pd
 from mixopt.backends.table import TableBackend
 from mixopt.bench.plot import plot_curves
 from mixopt.bench.run import StrategySpec, reference_at_target, run_seed
-from mixopt.config import constraints_of
+from mixopt.backends.constraints import constraints_of
 from mixopt.core.constraints import MixtureBox
 from mixopt.strategies.registry import make_strategy
 from mixopt.workflow.prior import prior_metrics

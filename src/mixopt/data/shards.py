@@ -27,13 +27,11 @@ from collections.abc import Iterator, Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
 
 from mixopt.core.atomic import atomic_open, write_json  # noqa: E402
 from mixopt.data.documents import iter_documents  # noqa: E402
 from mixopt.core.errors import DataError  # noqa: E402
 from mixopt.data.split import assign_splits  # noqa: E402
-from mixopt.data.tokenizer import load_tokenizer  # noqa: E402
 
 __all__ = ["SPLITS", "META_FILE", "CACHE_DIR", "tokenize_domain", "load_tokens", "load_meta", "train_tokens"]
 
@@ -51,6 +49,8 @@ _TOKENIZERS: dict[tuple[int, str], object] = {}
 
 
 def _tokenizer_for(tokenizer_dir: str):
+    from mixopt.data.tokenizer import load_tokenizer  # transformers: seconds, only tokenizing needs it
+
     key = (os.getpid(), tokenizer_dir)
     if key not in _TOKENIZERS:
         _TOKENIZERS[key] = load_tokenizer(Path(tokenizer_dir))
@@ -147,6 +147,9 @@ def tokenize_domain(
         DataError: unreadable corpus or tokenizer, or fewer than 2 documents.
     """
     import datasets  # seconds to import: only shard writing needs it
+    import pyarrow.compute as pc
+
+    from mixopt.data.tokenizer import load_tokenizer  # transformers: seconds, only tokenizing needs it
 
     out_dir = Path(out_dir)
     tokenizer_dir = Path(tokenizer_dir).absolute()

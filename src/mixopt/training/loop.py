@@ -7,8 +7,9 @@ evaluate every domain at a checkpoint step, and write a resume checkpoint every 
 steps. Results go into a metrics dict (:mod:`mixopt.training.metrics`) as they become known, so a
 run that raises still leaves the checkpoints it completed.
 
-Precision: bfloat16 autocast on a CUDA device that supports it, else float32; the loss is always
-computed in float32. On CPU the run uses ``spec.threads`` torch threads and is bit-identical for the
+Precision: ``training.precision`` (:mod:`mixopt.training.precision`): ``auto`` is bfloat16 autocast
+on a CUDA device or CPU that computes bf16 natively, else float32; the loss is always computed in
+float32. On CPU the run uses ``spec.threads`` torch threads and is bit-identical for the
 same spec and shards, also across a kill and resume (:mod:`mixopt.training.resume`).
 ``tokens_per_second`` counts training steps only; ``wall_time_s`` and it count the time of every
 attempt up to its last resume checkpoint plus the final attempt (work redone after a kill once).
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -35,6 +36,7 @@ from mixopt.training.metrics import (  # noqa: E402
     checkpoint_record,
 )
 from mixopt.training.model import build_model, count_parameters  # noqa: E402
+from mixopt.training.precision import autocast_for  # noqa: E402
 from mixopt.training.resume import load_resume, restore_resume, resume_key, save_resume  # noqa: E402
 from mixopt.training.sampler import MixtureSampler  # noqa: E402
 from mixopt.training.schedule import lr_at  # noqa: E402
@@ -68,7 +70,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     vocab_size, train_tokens, windows = load_run_data(spec, shard_dirs)
 
     # --- device, precision, threads
-    device, autocast, m["dtype"] = _device_and_precision(spec.device)
+    device, autocast, m["dtype"] = _device_and_precision(spec.device, spec.precision)
     m["device"] = str(device)
     if device.type == "cpu":
         torch.set_num_threads(spec.threads)
@@ -158,13 +160,12 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     m["wall_time_s"] = earlier_wall_time + time.perf_counter() - t_start
 
 
-def _device_and_precision(name: str) -> tuple[torch.device, Callable[[], AbstractContextManager], str]:
+def _device_and_precision(name: str, precision: str) -> tuple[torch.device, Callable[[], AbstractContextManager], str]:
     """The device of ``training.device`` (``auto``: CUDA when there is one), the autocast context of
-    a forward pass there, and the name of its dtype: bfloat16 on a CUDA device that supports it."""
+    a forward pass there at ``training.precision``, and the name of its compute dtype."""
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return device, lambda: torch.autocast("cuda", dtype=torch.bfloat16), "bfloat16"
-    return device, nullcontext, "float32"
+    autocast, dtype = autocast_for(device, precision)
+    return device, autocast, dtype
 
 
 def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:

@@ -42,6 +42,7 @@ class TrainSpec:
     grad_clip: float
     threads: int
     device: str
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.shape, Mapping):
@@ -76,6 +77,7 @@ class TrainSpec:
             grad_clip=training.grad_clip,
             threads=training.threads,
             device=training.device,
+            precision=training.precision,
         )
 
 

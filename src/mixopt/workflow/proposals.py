@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,9 @@ from mixopt.core.atomic import write_text
 from mixopt.core.observations import weight_columns
 from mixopt.core.problem import Problem
 from mixopt.core.simplex import check_mixture
-from mixopt.strategies.base import ProposalBatch
+
+if TYPE_CHECKING:  # a type only: importing the strategies costs a trial job seconds (torch, BoTorch)
+    from mixopt.strategies.base import ProposalBatch
 
 
 def trial_seed(seed: int, iteration: int, trial: int) -> int:

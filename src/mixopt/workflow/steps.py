@@ -1,26 +1,20 @@
 """The light steps of the loop, one function per Snakemake script: gather the trials' metrics into
-the observations table, propose an iteration's trials, recommend a mixture, plot convergence."""
+the observations table, plot convergence and the report's figures. None of them imports the
+strategies (torch, BoTorch: seconds per job); the steps that need a model are in
+:mod:`mixopt.workflow.model_steps`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 
 from mixopt.backends import Backend
 from mixopt.core.atomic import write_text
 from mixopt.core.observations import build_table, read_metrics, read_table
-from mixopt.config import constraints_of
 from mixopt.settings import Settings
-from mixopt.strategies import strategy_from_settings
 from mixopt.workflow.convergence import convergence_table, plot_convergence
-from mixopt.workflow.proposals import write_proposals
-from mixopt.workflow.holdout import held_out_predictions, prediction_scores
-from mixopt.workflow.evidence import evidence_model
-from mixopt.workflow.prior import prior_metrics, trials_to_propose
-from mixopt.workflow.reference import reference_mixture
-from mixopt.workflow.report import evidence_report, write_report
+from mixopt.workflow.prior import prior_metrics
 
 
 def aggregate(backend: Backend, metrics: list[str], out_path: str | Path, prior_runs: str | Path | None = None) -> pd.DataFrame:
@@ -34,44 +28,6 @@ def aggregate(backend: Backend, metrics: list[str], out_path: str | Path, prior_
     return table
 
 
-def make_strategy_for(settings: Settings, backend: Backend, shard_metas: Mapping[str, str | Path] | None = None):
-    """The config's strategy on ``backend`` with its reference mixture and constraints
-    (``shard_metas``: domain -> meta.json, for the natural reference and the repetition caps)."""
-    reference, _ = reference_mixture(settings.reference, backend.problem, shard_metas)
-    return strategy_from_settings(settings.strategy, backend.problem, settings.seed, space=backend,
-                                  reference=reference, constraints=constraints_of(settings, backend.problem, shard_metas))
-
-
-def propose(settings: Settings, backend: Backend, observations: str | Path, iteration: int,
-            proposals_path: str | Path, diagnostics_path: str | Path,
-            shard_metas: Mapping[str, str | Path] | None = None) -> pd.DataFrame:
-    """The strategy's trials for ``iteration`` from the observations of earlier iterations (and
-    the prior runs: iteration 0's design shrinks by the mixtures they cover)."""
-    strategy = make_strategy_for(settings, backend, shard_metas)
-    table = read_table(observations)
-    batch = strategy.propose(table, trials_to_propose(settings, backend.problem, table, iteration), iteration)
-    table = write_proposals(batch, backend.problem, settings.seed, iteration, proposals_path, diagnostics_path)
-    print(table.to_string(index=False))
-    return table
-
-
-def recommend(settings: Settings, backend: Backend, observations: str | Path, out_path: str | Path,
-              shard_metas: Mapping[str, str | Path] | None = None) -> dict:
-    """results/best_mixture.yaml: the strategy's recommendation with its predicted losses, its
-    trade-off against the reference mixture and the evidence that the proxies transfer.
-
-    ``shard_metas``: domain -> meta.json of its shards, for the ``natural`` reference.
-    """
-    problem = backend.problem
-    table = read_table(observations)
-    _, reference_name = reference_mixture(settings.reference, problem, shard_metas)
-    strategy = make_strategy_for(settings, backend, shard_metas)
-    report = evidence_report(strategy, table, reference_name, int(problem.target_tokens), space=backend)
-    write_report(report, out_path)
-    print(report["headline"])
-    return report
-
-
 def convergence(settings: Settings, backend: Backend, observations: str | Path, plot_path: str | Path,
                 table_path: str | Path) -> pd.DataFrame:
     """Best objective so far against cumulative training FLOPs, as a CSV and a PNG."""
@@ -83,32 +39,18 @@ def convergence(settings: Settings, backend: Backend, observations: str | Path, 
     return curve
 
 
-def held_out(settings: Settings, backend: Backend, observations: str | Path, out_path: str | Path) -> pd.DataFrame:
-    """results/summary/predictions.csv: every trial of iteration >= 1 as predicted by the model
-    fitted on the iterations before it (the strategy's GP, or the evidence GP)."""
-    problem = backend.problem
-
-    def model_for(earlier: pd.DataFrame):
-        strategy = strategy_from_settings(settings.strategy, problem, settings.seed, space=backend)  # unconstrained: a model only
-        return evidence_model(strategy, earlier, space=backend)
-
-    predictions = held_out_predictions(read_table(observations), problem, model_for)
-    write_text(out_path, predictions.to_csv(index=False))
-    print(prediction_scores(predictions))
-    return predictions
-
-
 # -- the figures of the Snakemake report (`snakemake --report report.html`) ---------------------
 
 
 def _read_yaml(path: str | Path) -> dict:
+    """best_mixture.yaml, a file this workflow wrote (a config file goes through settings.read_yaml)."""
     import yaml
 
     with Path(path).open() as f:
         return yaml.safe_load(f) or {}
 
 
-def _scales(backend: Backend) -> list[str]:
+def scales_by_cost(backend: Backend) -> list[str]:
     """The back end's scales from the cheapest to the most expensive step."""
     problem = backend.problem
     return sorted(problem.full_steps, key=lambda s: problem.step_flops.get(s, float("inf")))
@@ -125,7 +67,7 @@ def mixture_trajectories(settings: Settings, backend: Backend, proposals: list[s
     problem = backend.problem
     stacked = pd.concat([pd.read_csv(p).assign(iteration=i) for i, p in enumerate(proposals)], ignore_index=True)
     plot_mixture_trajectories(stacked, _read_yaml(best_mixture).get("mixture") or {}, list(problem.domains),
-                              _scales(backend), problem.target.scale, plot_path,
+                              scales_by_cost(backend), problem.target.scale, plot_path,
                               title=f"{settings.strategy.name}: proposed weight of each domain per iteration")
     return stacked
 
@@ -150,21 +92,8 @@ def learning_curves(settings: Settings, backend: Backend, observations: str | Pa
     from mixopt.workflow.figures import plot_learning_curves
 
     problem = backend.problem
-    plot_learning_curves(read_table(observations), _scales(backend), problem.target.scale, plot_path,
+    plot_learning_curves(read_table(observations), scales_by_cost(backend), problem.target.scale, plot_path,
                          title=f"{settings.strategy.name}: objective against step, per trial and scale")
-
-
-def predictions(settings: Settings, backend: Backend, observations: str | Path, table_path: str | Path,
-                plot_path: str | Path) -> dict:
-    """results/summary/predictions.csv (:func:`held_out`: each trial predicted by the model fitted
-    on the iterations before its own) and a PNG of predicted vs observed with the scores."""
-    from mixopt.workflow.figures import plot_predictions
-
-    problem = backend.problem
-    table = held_out(settings, backend, observations, table_path)
-    scores = prediction_scores(table)
-    plot_predictions(table, scores, _scales(backend), problem.target.scale, plot_path)
-    return scores
 
 
 def recommendation_figure(best_mixture: str | Path, plot_path: str | Path) -> None:
@@ -183,7 +112,7 @@ def transfer_figure(settings: Settings, backend: Backend, observations: str | Pa
     problem = backend.problem
     table = read_table(observations)
     proxies = trained_proxies(table, problem)
-    pairs = {s: transfer_pairs(table, problem, s) for s in _scales(backend) if s in proxies}
+    pairs = {s: transfer_pairs(table, problem, s) for s in scales_by_cost(backend) if s in proxies}
     correlations = (_read_yaml(best_mixture).get("transfer") or {}).get("rank_correlation") or {}
     plot_transfer(pairs, correlations, problem.target.scale, plot_path)
     print({s: len(p) for s, p in pairs.items()})
