@@ -45,6 +45,7 @@ rule tokenizer:
         data=SETTINGS.data,
         seed=SETTINGS.seed,
         text_fields={d: s.text_field for d, s in SETTINGS.domains.items()},
+        max_bytes={d: s.max_bytes for d, s in SETTINGS.domains.items()},
         watched=watched("tokenizer", "data"),
     log:
         "results/logs/tokenizer.log",
@@ -66,6 +67,7 @@ rule tokenize:
         validation_fraction=SETTINGS.data.validation_fraction,
         seed=SETTINGS.seed,
         text_field=lambda wildcards: SETTINGS.domains[wildcards.domain].text_field,
+        max_bytes=lambda wildcards: SETTINGS.domains[wildcards.domain].max_bytes,
     threads: SETTINGS.data.num_proc
     log:
         "results/logs/tokenize/{domain}.log",

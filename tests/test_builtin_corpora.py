@@ -169,6 +169,9 @@ def test_fetched_domains(name: str, tmp_path: Path) -> None:
     if name == "reference":
         first = read_jsonl(tmp_path / "reference.jsonl")[0].splitlines()[0]
         assert " (" in first and ": " in first
+        # max_bytes is a sample of the whole dictionary, not its first letters
+        letters = {f.rsplit("_", 1)[-1].split(".")[0] for f in source["files"]}
+        assert {"A", "M", "W"} <= letters, sorted(letters)
 
 
 def test_missing_sources_error(tmp_path: Path) -> None:

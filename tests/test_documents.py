@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -184,3 +185,92 @@ def test_non_utf8_parquet_is_replaced_and_counted(tmp_path: Path) -> None:
     path = tmp_path / "dirty.parquet"
     pq.write_table(pa.table({"text": pa.array([DIRTY, b"fine"], type=pa.binary())}), path)
     assert [d.replaced for d in iter_documents([path])] == [3, 0]
+
+
+# ----------------------------------------------------------------- compressed and Hugging Face inputs
+
+
+def _lines(rows: list[dict]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+@pytest.fixture
+def real_formats(tmp_path: Path) -> tuple[Path, list[str]]:
+    """The same 6 documents as SlimPajama's .jsonl.zst, Dolma's .json.gz, a .jsonl.gz, an Arrow
+    file and a save_to_disk folder (one with a bad byte, to show it is counted everywhere)."""
+    import datasets
+    import zstandard
+
+    texts = TOPICS[:5] + ["caf\u00e9 au lait"]
+    rows = [{"text": t, "id": i} for i, t in enumerate(texts)]
+    compressor = zstandard.ZstdCompressor()
+    half = len(_lines(rows[:3]))
+    (tmp_path / "slim.jsonl.zst").write_bytes(compressor.compress(_lines(rows)[:half])  # two frames
+                                              + compressor.compress(_lines(rows)[half:]))
+    (tmp_path / "dolma.json.gz").write_bytes(gzip.compress(_lines(rows)))
+    (tmp_path / "plain.jsonl.gz").write_bytes(gzip.compress(_lines(rows)))
+    datasets.disable_progress_bars()
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    arrow = next((tmp_path / "saved").glob("*.arrow"))
+    (tmp_path / "file.arrow").write_bytes(arrow.read_bytes())
+    return tmp_path, texts
+
+
+@pytest.mark.parametrize("name", ["slim.jsonl.zst", "dolma.json.gz", "plain.jsonl.gz", "file.arrow", "saved"])
+def test_compressed_and_hugging_face_inputs_give_the_same_documents(real_formats, name) -> None:
+    folder, texts = real_formats
+    paths = resolve_paths([name], folder)
+    assert paths == [folder / name]
+    assert [d.text for d in iter_documents(paths)] == texts
+
+
+def test_a_saved_dataset_matched_by_a_recursive_pattern_is_read_once(real_formats) -> None:
+    folder, texts = real_formats
+    paths = resolve_paths(["**/*"], folder)
+    assert folder / "saved" in paths and not any(p.parent == folder / "saved" for p in paths)
+
+
+def test_corrupt_archives_and_missing_columns_name_the_file(real_formats) -> None:
+    import zstandard
+
+    folder, _ = real_formats
+    (folder / "bad.jsonl.gz").write_bytes(b"not gzip")
+    (folder / "cut.jsonl.gz").write_bytes(gzip.compress(_lines([{"text": "x" * 5000}]))[:-20])
+    (folder / "cut.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(_lines([{"text": "y" * 5000}]))[:-9])
+    (folder / "junk.jsonl.zst").write_bytes(b"junk")
+    for name, message in [("bad.jsonl.gz", "Not a gzipped file"), ("cut.jsonl.gz", "ended before"),
+                          ("cut.jsonl.zst", "ends inside a frame"), ("junk.jsonl.zst", "zstd")]:
+        with pytest.raises(DataError, match=rf"{name}: not a readable .*{message}"):
+            list(iter_documents([folder / name]))
+    with pytest.raises(DataError, match=r"saved: no column 'body' \(columns: text, id\)"):
+        list(iter_documents([folder / "saved"], text_field="body"))
+    with pytest.raises(DataError, match=r"line 1: missing field 'body'"):
+        list(iter_documents([folder / "dolma.json.gz"], text_field="body"))
+
+
+# ----------------------------------------------------------------- max_bytes: a sample, not a prefix
+
+
+def test_max_bytes_draws_a_seeded_sample_from_across_all_files(tmp_path: Path) -> None:
+    """Three files of 200 documents each, sorted as a corpus often is (by year): a third of the
+    bytes must come from all three files, not only the first, and stay within the budget."""
+    from mixopt.data.documents import domain_documents
+
+    for year in (1800, 1900, 2000):
+        write_jsonl(tmp_path / f"{year}.jsonl", [{"text": f"{year} speech {i} " + "word " * (i % 17 + 5)}
+                                                 for i in range(200)])
+    paths = resolve_paths(["*.jsonl"], tmp_path)
+    everything = list(iter_documents(paths))
+    total = sum(len(d.text.encode()) for d in everything)
+    budget = total // 3
+    sample = list(domain_documents(paths, max_bytes=budget, seed=0, domain="speeches"))
+    size = sum(len(d.text.encode()) for d in sample)
+    assert budget - 200 < size <= budget  # up to the document that would not fit
+    years = [d.text[:4] for d in sample]
+    assert set(years) == {"1800", "1900", "2000"}
+    assert min(years.count(y) for y in set(years)) > 40  # about 67 each
+    positions = [everything.index(d) for d in sample]
+    assert positions == sorted(positions)  # kept in corpus order
+    assert list(domain_documents(paths, max_bytes=budget, seed=0, domain="speeches")) == sample  # seeded
+    assert list(domain_documents(paths, max_bytes=budget, seed=1, domain="speeches")) != sample
+    assert list(domain_documents(paths)) == everything  # no budget: every document

@@ -210,6 +210,7 @@ class DomainSettings(_Section):
     paths: tuple[str, ...] | None
     text_field: str
     tokens: float | None
+    max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.paths is not None:

@@ -15,5 +15,6 @@ with log_to(snakemake.log[0]):
         seed=snakemake.params.seed,
         num_proc=snakemake.threads,
         text_field=snakemake.params.text_field,
+        max_bytes=snakemake.params.max_bytes,
     )
     print(json.dumps(meta, indent=2))

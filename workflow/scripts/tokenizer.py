@@ -8,4 +8,4 @@ with log_to(snakemake.log[0]):
     text_fields = snakemake.params.text_fields
     prepare_tokenizer(snakemake.params.tokenizer, {d: [Path(p) for p in snakemake.input[d]] for d in text_fields},
                       text_fields, Path(snakemake.output[0]), snakemake.params.data.validation_fraction,
-                      snakemake.params.seed)
+                      snakemake.params.seed, snakemake.params.max_bytes)

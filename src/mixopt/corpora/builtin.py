@@ -15,8 +15,9 @@ The sdists are fetched once by ``mixopt-fetch-corpora``
 Each domain becomes a JSONL file of ``{"text": ...}`` documents: sources are
 read in sorted order, long texts are cut into documents of about
 ``doc_chars`` characters at paragraph (else line, else word) boundaries, and
-reading stops before the document that would exceed ``max_bytes``. The output
-is therefore a deterministic prefix of the domain.
+``max_bytes`` keeps a seeded random sample of those documents from across the
+whole source (:mod:`mixopt.data.sample`), written in source order. The output
+is deterministic, and not a prefix: a dictionary keeps every letter.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import NamedTuple
 from mixopt.corpora.fetch import SOURCE_PACKAGES, source_dir
 from mixopt.core.atomic import atomic_open, write_json
 from mixopt.data.documents import decode_utf8
+from mixopt.data.sample import sample_documents
 from mixopt.core.errors import DataError
 
 __all__ = [
@@ -399,6 +401,7 @@ def prepare_builtin(
     max_bytes: int,
     doc_chars: int = 4000,
     manifest: Path | None = None,
+    seed: int = 0,
 ) -> dict:
     """Write built-in domain ``name`` as a JSONL corpus (and its manifest entry to ``manifest``).
 
@@ -406,9 +409,10 @@ def prepare_builtin(
         name: One of :data:`BUILTIN_DOMAINS`.
         sources_dir: Where ``mixopt-fetch-corpora`` put the source packages.
         out_file: JSONL output, one ``{"text": ...}`` per line (atomic write).
-        max_bytes: Budget of UTF-8 bytes of document text; reading stops
-            before the first document that would exceed it.
+        max_bytes: Budget of UTF-8 bytes of document text: a seeded random sample
+            of the source's documents up to it (:mod:`mixopt.data.sample`).
         doc_chars: Target document length in characters (see :func:`chunk_text`).
+        seed: The sample's seed.
 
     Returns:
         Manifest entry ``{domain, description, licence, sources: [{package,
@@ -429,25 +433,23 @@ def prepare_builtin(
     for package in domain.packages:
         _package_dir(sources_dir, package, name)  # raises naming the missing directory
 
+    def chunks() -> Iterator[tuple[_SourceText, str]]:
+        for src in _READERS[name](sources_dir):
+            for chunk in chunk_text(src.text, doc_chars):
+                yield src, chunk
+
     used: dict[tuple[str, str], list[str]] = {}
     documents = 0
     written = 0
-    full = False
     with atomic_open(Path(out_file), "w") as f:
-        for src in _READERS[name](sources_dir):
+        # a seeded sample from across the whole source, not its sorted prefix
+        for src, chunk in sample_documents(chunks, lambda c: len(c[1].encode("utf-8")), max_bytes, seed, name):
             files = used.setdefault((src.package, src.version), [])
-            for chunk in chunk_text(src.text, doc_chars):
-                size = len(chunk.encode("utf-8"))
-                if written + size > max_bytes:
-                    full = True
-                    break
-                f.write(json.dumps({"text": chunk}, ensure_ascii=False) + "\n")
-                written += size
-                documents += 1
-                if not files or files[-1] != src.file:
-                    files.append(src.file)
-            if full:
-                break
+            f.write(json.dumps({"text": chunk}, ensure_ascii=False) + "\n")
+            written += len(chunk.encode("utf-8"))
+            documents += 1
+            if not files or files[-1] != src.file:
+                files.append(src.file)
         if documents < 2:
             raise DataError(
                 f"built-in domain {name!r}: max_bytes={max_bytes} holds only {documents} "

@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mixopt.core.atomic import atomic_open, write_json  # noqa: E402
-from mixopt.data.documents import iter_documents  # noqa: E402
+from mixopt.data.documents import domain_documents  # noqa: E402
 from mixopt.core.errors import DataError  # noqa: E402
 from mixopt.data.split import assign_splits  # noqa: E402
 
@@ -58,14 +58,14 @@ def _tokenizer_for(tokenizer_dir: str):
 
 
 def _rows(
-    domain: str, paths_json: str, fraction: float, seed: int, text_field: str
+    domain: str, paths_json: str, fraction: float, seed: int, text_field: str, max_bytes: int | None = None
 ) -> Iterator[dict]:
     """Generator behind ``Dataset.from_generator``: one row per document.
 
     ``paths_json`` is a JSON list: ``datasets`` would shard a plain list
     argument and call the generator once per file, breaking the split rule.
     """
-    docs = iter_documents([Path(p) for p in json.loads(paths_json)], text_field)
+    docs = domain_documents([Path(p) for p in json.loads(paths_json)], text_field, max_bytes, seed, domain)
     for doc, is_val in assign_splits(domain, docs, fraction, seed):
         yield {"text": doc.text, "val": is_val, "replaced": doc.replaced}
 
@@ -123,6 +123,7 @@ def tokenize_domain(
     seed: int,
     num_proc: int = 1,
     text_field: str = "text",
+    max_bytes: int | None = None,
 ) -> dict:
     """Split and tokenize one domain into ``train.bin``/``val.bin``/``meta.json``.
 
@@ -136,6 +137,8 @@ def tokenize_domain(
         seed: Split seed.
         num_proc: Worker processes for tokenization.
         text_field: JSON key / parquet column holding text.
+        max_bytes: keep a seeded random sample of the documents up to this many bytes
+            (:func:`~mixopt.data.documents.domain_documents`); ``None``: all of them.
 
     Returns:
         The content of ``meta.json``: ``{domain, dtype, vocab_size,
@@ -187,6 +190,7 @@ def tokenize_domain(
                     "fraction": validation_fraction,
                     "seed": seed,
                     "text_field": text_field,
+                    "max_bytes": max_bytes,
                 },
                 cache_dir=str(cache),
             )
@@ -243,6 +247,7 @@ def tokenize_domain(
         "validation_fraction": validation_fraction,
         "seed": seed,
         "text_field": text_field,
+        "max_bytes": max_bytes,
     }
     # meta.json last: its presence means the .bin files beside it are complete.
     write_json(meta, out_dir / META_FILE)

@@ -22,7 +22,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast  # noqa: E402
 
 from mixopt.core.atomic import atomic_dir, write_json  # noqa: E402
-from mixopt.data.documents import iter_documents  # noqa: E402
+from mixopt.data.documents import domain_documents  # noqa: E402
 from mixopt.core.errors import DataError  # noqa: E402
 from mixopt.data.split import assign_splits  # noqa: E402
 from mixopt.settings import TokenizerSettings  # noqa: E402
@@ -45,6 +45,7 @@ def _training_texts(
     seed: int,
     text_field: str,
     stats: dict,
+    max_bytes: int | None = None,
 ) -> Iterator[str]:
     """Yield training-split text of one domain, at most ``budget`` UTF-8 bytes.
 
@@ -53,7 +54,8 @@ def _training_texts(
     """
     used = 0
     documents = 0
-    pairs = assign_splits(domain, iter_documents(paths, text_field), fraction, seed)
+    # the documents the shards are made of: the same sample when the domain has max_bytes
+    pairs = assign_splits(domain, domain_documents(paths, text_field, max_bytes, seed, domain), fraction, seed)
     for doc, is_val in pairs:
         if is_val:
             continue
@@ -80,6 +82,7 @@ def train_tokenizer(
     validation_fraction: float,
     seed: int,
     text_field: str | Mapping[str, str] = "text",
+    max_bytes: Mapping[str, int | None] | None = None,
 ) -> PreTrainedTokenizerFast:
     """Fit a byte-level BPE tokenizer on the training split of every domain.
 
@@ -98,6 +101,8 @@ def train_tokenizer(
         text_field: JSON key / parquet column holding text: one for all
             domains, or a mapping domain -> field (domains not in it use
             ``"text"``).
+        max_bytes: domain -> its sample's byte budget (``domains.<d>.max_bytes``), so the
+            tokenizer is trained on the documents the shards will hold.
 
     Returns:
         The saved tokenizer, reloaded from ``out_dir``. ``decode(encode(x))``
@@ -145,6 +150,7 @@ def train_tokenizer(
                 seed,
                 fields[domain],
                 stats,
+                (max_bytes or {}).get(domain),
             )
 
     tokenizer.train_from_iterator(texts(), trainer=trainer)
@@ -191,7 +197,8 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
 
 
 def prepare_tokenizer(settings: TokenizerSettings, domain_paths: dict[str, list[Path]], text_fields: Mapping[str, str],
-                      out_dir: Path, validation_fraction: float, seed: int) -> PreTrainedTokenizerFast:
+                      out_dir: Path, validation_fraction: float, seed: int,
+                      max_bytes: Mapping[str, int | None] | None = None) -> PreTrainedTokenizerFast:
     """The run's tokenizer in ``out_dir``: a copy of ``settings.path`` when one is given, else a
     byte-level BPE trained on the domains' training documents (:func:`train_tokenizer`)."""
     if settings.path is not None:
@@ -201,6 +208,7 @@ def prepare_tokenizer(settings: TokenizerSettings, domain_paths: dict[str, list[
         return tokenizer
     tokenizer = train_tokenizer(domain_paths, vocab_size=settings.vocab_size, out_dir=out_dir,
                                 bytes_per_domain=settings.train_bytes_per_domain,
-                                validation_fraction=validation_fraction, seed=seed, text_field=dict(text_fields))
+                                validation_fraction=validation_fraction, seed=seed, text_field=dict(text_fields),
+                                max_bytes=max_bytes)
     print(f"trained tokenizer, vocab {len(tokenizer)}")
     return tokenizer

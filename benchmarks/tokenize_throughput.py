@@ -1,0 +1,103 @@
+"""Tokenization throughput and peak memory of the tokenize step, against the tokenizer alone.
+
+Generates a JSONL domain of ``--mb`` MB (documents of real English text, the pydoc topics, cut
+and shuffled), trains a byte-level BPE on a sample of it, then runs in fresh processes:
+
+* mixopt's tokenize step (:func:`mixopt.data.shards.tokenize_domain`: read, split, tokenize, write
+  the shards) with ``--procs`` worker processes;
+* the reference: the same tokenizer's own ``encode_batch`` over the same documents, held in memory,
+  with ``--procs`` threads (the Rust tokenizer's parallelism; RAYON_NUM_THREADS).
+
+It prints MB/s of each, their ratio (the issue's goal: >= 0.8) and each process's peak resident
+memory (ru_maxrss of the process and of its children).
+
+    python benchmarks/tokenize_throughput.py --mb 200 --procs 1 2
+    python benchmarks/tokenize_throughput.py --mb 2000 --procs 2    # the 2 GB domain
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OURS = """
+import resource, sys, time
+from pathlib import Path
+from mixopt.data.shards import tokenize_domain
+t = time.perf_counter()
+tokenize_domain("bench", [Path(sys.argv[1])], Path(sys.argv[2]), Path(sys.argv[3]), 0.01, 0, num_proc=int(sys.argv[4]))
+seconds = time.perf_counter() - t
+peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(seconds, peak / 1024)
+"""
+
+REFERENCE = """
+import json, resource, sys, time
+from tokenizers import Tokenizer
+from pathlib import Path
+tok = Tokenizer.from_file(str(Path(sys.argv[2]) / "tokenizer.json"))
+texts = [json.loads(line)["text"] for line in open(sys.argv[1], encoding="utf-8")]
+t = time.perf_counter()
+for i in range(0, len(texts), 1024):
+    tok.encode_batch(texts[i:i + 1024], add_special_tokens=False)
+seconds = time.perf_counter() - t
+print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def write_domain(path: Path, mb: int) -> int:
+    """A JSONL file of about ``mb`` MB of shuffled English documents; returns its text bytes."""
+    from pydoc_data.topics import topics
+
+    paragraphs = [p for t in topics.values() for p in t.split("\n\n") if p.strip()]
+    rng, written = random.Random(0), 0
+    with path.open("w", encoding="utf-8") as f:
+        while written < mb * 1_000_000:
+            text = "\n\n".join(rng.sample(paragraphs, 8))
+            f.write(json.dumps({"text": text}) + "\n")
+            written += len(text.encode("utf-8"))
+    return written
+
+
+def run(code: str, *args: str, threads: int) -> tuple[float, float]:
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="true")
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True, env=env)
+    seconds, peak_mb = map(float, out.stdout.split()[-2:])
+    return seconds, peak_mb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mb", type=int, default=200, help="size of the generated domain")
+    ap.add_argument("--procs", type=int, nargs="+", default=[1, 2], help="worker processes (reference: threads)")
+    args = ap.parse_args()
+    from mixopt.data.tokenizer import train_tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        corpus = tmp / "bench.jsonl"
+        t = time.perf_counter()
+        text_bytes = write_domain(corpus, args.mb)
+        print(f"domain: {text_bytes / 1e6:.0f} MB of text in {corpus.stat().st_size / 1e6:.0f} MB of JSONL "
+              f"({time.perf_counter() - t:.0f} s to write)")
+        train_tokenizer({"bench": [corpus]}, vocab_size=4096, out_dir=tmp / "tok", bytes_per_domain=5_000_000,
+                        validation_fraction=0.01, seed=0)
+        print("procs | mixopt MB/s | tokenizer encode_batch MB/s | ratio | mixopt peak MB | reference peak MB")
+        for procs in args.procs:
+            ours_s, ours_peak = run(OURS, str(corpus), str(tmp / "tok"), str(tmp / f"shards{procs}"), str(procs),
+                                    threads=1)
+            ref_s, ref_peak = run(REFERENCE, str(corpus), str(tmp / "tok"), threads=procs)
+            mb = text_bytes / 1e6
+            print(f"{procs} | {mb / ours_s:.2f} | {mb / ref_s:.2f} | {ref_s / ours_s:.2f} | {ours_peak:.0f} | {ref_peak:.0f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
