@@ -19,9 +19,11 @@ import pandas as pd
 from mixopt.backends.table import TableBackend
 from mixopt.core.constraints import Constraints
 from mixopt.core.observations import build_table
+from mixopt.core.problem import Problem
 from mixopt.core.simplex import mixture_key
 from mixopt.core.trial import Trial
 from mixopt.strategies.registry import make_strategy
+from mixopt.workflow.prior import initial_design_size
 from mixopt.workflow.proposals import trial_seed
 
 CURVE_COLUMNS = ["strategy", "seed", "iteration", "trials", "trial_flops", "eval_flops", "cumulative_flops",
@@ -45,11 +47,11 @@ def reference_at_target(backend: TableBackend) -> np.ndarray | None:
     return backend.losses(problem.objective_reference, problem.target)[1][-1]
 
 
-def _final_objective(record: dict, backend: TableBackend) -> float:
-    """The objective at a trial record's last checkpoint (a target run)."""
-    problem = backend.problem
+def _final_objective(record: dict, problem: Problem, reference: np.ndarray | None) -> float:
+    """The objective at a trial record's last checkpoint (a target run; ``reference``: the
+    worst_excess reference's losses there, :func:`reference_at_target`)."""
     losses = record["checkpoints"][-1]["losses"]
-    return float(problem.objective(np.array([losses[d] for d in problem.eval_domains]), reference_at_target(backend)))
+    return float(problem.objective(np.array([losses[d] for d in problem.eval_domains]), reference))
 
 
 def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops: float,
@@ -80,14 +82,16 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
     target = problem.target
     strategy = make_strategy(spec.name, problem, seed, spec.options, space=backend, constraints=constraints)
     strategy.reference = reference
+    excess_reference = reference_at_target(backend)  # once: every target run is scored against it
     records: list[dict] = list(prior or [])
     evaluated: dict[tuple, float] = {  # mixture -> objective at the target
-        mixture_key(list(r["mixture"].values())): _final_objective(r, backend) for r in records
+        mixture_key(list(r["mixture"].values())): _final_objective(r, problem, excess_reference) for r in records
         if r["scale"] == target.scale and r["checkpoints"] and r["checkpoints"][-1]["step"] == target.steps}
     covered = len({mixture_key(list(r["mixture"].values())) for r in records})
+    first = initial_design_size(initial_design, trials_per_iteration, covered)
     spent, rows, iteration = 0.0, [], 0
     while spent < budget_flops:
-        n = max(initial_design - covered, trials_per_iteration) if iteration == 0 else trials_per_iteration
+        n = first if iteration == 0 else trials_per_iteration
         table = build_table(records, problem)
         batch = strategy.propose(table, n, iteration)
         trial_flops, seen = 0.0, {}
@@ -103,7 +107,7 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
             if record["checkpoints"]:
                 trial_flops += record["checkpoints"][-1]["flops"]
             if record["status"] == "ok" and proposal.fidelity == target:
-                evaluated[mixture_key(proposal.mixture)] = _final_objective(record, backend)
+                evaluated[mixture_key(proposal.mixture)] = _final_objective(record, problem, excess_reference)
         table = build_table(records, problem)
         try:
             rec = strategy.recommend(table, per_domain=False)  # only the mixture is charged
@@ -117,7 +121,7 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
                 charged = True
                 if record["status"] == "ok":
                     eval_flops = record["checkpoints"][-1]["flops"]
-                    evaluated[key] = _final_objective(record, backend)
+                    evaluated[key] = _final_objective(record, problem, excess_reference)
             rec_objective = evaluated.get(key, np.nan)
         spent += trial_flops + eval_flops
         rows.append({

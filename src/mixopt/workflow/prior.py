@@ -79,6 +79,12 @@ def prior_mixtures(table: pd.DataFrame, problem: Problem) -> np.ndarray:
     return np.unique(mixtures(prior, problem), axis=0) if len(prior) else np.zeros((0, problem.dim))
 
 
+def initial_design_size(initial_design: int, trials_per_iteration: int, covered: int) -> int:
+    """Iteration 0's trials when earlier runs cover ``covered`` distinct mixtures: the design less
+    those, but at least ``trials_per_iteration`` (then iteration 0 is a search iteration like any other)."""
+    return max(initial_design - covered, trials_per_iteration)
+
+
 def trials_to_propose(settings: Settings, problem: Problem, table: pd.DataFrame, iteration: int) -> int:
     """Trials of ``iteration``: the budget's, but iteration 0's initial design less the distinct
     mixtures the prior runs cover (at least ``trials_per_iteration``: then iteration 0 is a
@@ -86,5 +92,4 @@ def trials_to_propose(settings: Settings, problem: Problem, table: pd.DataFrame,
     budget = settings.budget
     if iteration != 0 or len(own_trials(table)) == len(table):
         return budget.trials(iteration)
-    covered = len(prior_mixtures(table, problem))
-    return max(budget.initial_design - covered, budget.trials_per_iteration)
+    return initial_design_size(budget.initial_design, budget.trials_per_iteration, len(prior_mixtures(table, problem)))
