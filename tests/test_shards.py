@@ -15,6 +15,7 @@ from pydoc_data.topics import topics
 
 from mixopt.data.documents import iter_documents
 from mixopt.core.errors import DataError
+from mixopt.data import shards
 from mixopt.data.shards import _dtype_for, load_meta, load_tokens, tokenize_domain
 from mixopt.data.split import assign_splits, is_validation
 from mixopt.data.tokenizer import EOS_TOKEN, load_tokenizer, train_tokenizer
@@ -140,16 +141,39 @@ def test_splits_are_disjoint_and_decode_to_the_documents(
     assert not set(decoded["train"]) & set(decoded["val"])
 
 
-def test_deterministic_and_num_proc_2_identical(
-    shard: Path, corpus: list[Path], tokenizer_dir: Path, tmp_path: Path
+def test_deterministic_whatever_the_threads_and_batches(
+    shard: Path, corpus: list[Path], tokenizer_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The parent uses the tokenizer first: workers must still load their own.
-    load_tokenizer(tokenizer_dir)("warm up the parent's tokenizer")
-    for name, num_proc in (("again", 1), ("two_procs", 2)):
-        meta = tokenize_domain("docs", corpus, tokenizer_dir, tmp_path / name, FRACTION, SEED, num_proc=num_proc)
-        assert meta == load_meta(shard)
+    """Same bytes again, with the tokenizer's pool at 2 threads (a fresh process: the pool is sized
+    once per process), and in batches of 3 documents (reader thread and encoder hand over often)."""
+    meta = tokenize_domain("docs", corpus, tokenizer_dir, tmp_path / "again", FRACTION, SEED)
+    assert meta == load_meta(shard)
+    code = ("import sys; from pathlib import Path; from mixopt.data.shards import tokenize_domain; "
+            "tokenize_domain('docs', [Path(p) for p in sys.argv[3:]], Path(sys.argv[1]), Path(sys.argv[2]), "
+            f"{FRACTION}, {SEED}, threads=2)")
+    subprocess.run([sys.executable, "-c", code, str(tokenizer_dir), str(tmp_path / "two_threads"), *map(str, corpus)],
+                   check=True)
+    monkeypatch.setattr(shards, "_BATCH_DOCS", 3)
+    tokenize_domain("docs", corpus, tokenizer_dir, tmp_path / "small_batches", FRACTION, SEED)
+    for name in ("again", "two_threads", "small_batches"):
         for f in ("train.bin", "val.bin", "meta.json"):
             assert (tmp_path / name / f).read_bytes() == (shard / f).read_bytes(), (name, f)
+
+
+def test_error_in_a_later_batch_names_the_line_and_writes_nothing(
+    tokenizer_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad line the reader thread meets after batches were written: the error reaches the caller
+    with the file and line, and no meta.json is left (an earlier one included) to vouch for the shards."""
+    corpus = tmp_path / "late.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in TOPICS[:20]) + "{not json\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "meta.json").write_text("{}")  # from an earlier run
+    monkeypatch.setattr(shards, "_BATCH_DOCS", 4)
+    with pytest.raises(DataError, match=r"late\.jsonl, line 21: invalid JSON"):
+        tokenize_domain("late", [corpus], tokenizer_dir, out, FRACTION, SEED)
+    assert sorted(p.name for p in out.iterdir()) == []
 
 
 def test_literal_eos_text_and_bad_bytes(tokenizer_dir: Path, tmp_path: Path) -> None:
@@ -172,8 +196,7 @@ def test_too_few_documents(tokenizer_dir: Path, tmp_path: Path) -> None:
     one.write_text(TOPICS[0], encoding="utf-8")
     with pytest.raises(DataError, match=r"domain 'solo' has 1 non-empty document"):
         tokenize_domain("solo", [one], tokenizer_dir, tmp_path / "out", FRACTION, SEED)
-    assert not (tmp_path / "out" / "meta.json").exists()
-    assert not (tmp_path / "out" / ".cache").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # nothing half-written
 
 
 def test_bad_tokenizer_dir(corpus: list[Path], tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ from mixopt.data.split import assign_splits
 from mixopt.data.tokenizer import (
     EOS_TOKEN,
     TRAINING_STATS_FILE,
+    _training_texts,
+    load_encoder,
     load_tokenizer,
     train_tokenizer,
 )
@@ -110,6 +112,36 @@ def test_equal_byte_budget_per_domain(trained: Path, domains: dict[str, list[Pat
     assert stats["domains"]["docs"]["bytes"] == 60_000  # the big domain was capped
 
 
+def test_training_text_is_a_sample_from_across_the_domain(tmp_path: Path) -> None:
+    """A sorted source: the tokenizer sees documents from its whole range, not its first ones,
+    exactly the budget, and the same ones for the same seed."""
+    texts = [f"entry {i:04d} " + topics[k][:400] for i, k in enumerate(sorted(topics) * 3)]
+    corpus = write_jsonl(tmp_path / "sorted.jsonl", texts)
+    train_texts = [t for t, is_val in assign_splits("d", texts, FRACTION, SEED) if not is_val]
+    budget = sum(len(t.encode()) for t in train_texts) // 4
+
+    def drawn(seed: int) -> tuple[list[str], dict]:
+        stats: dict = {}
+        return list(_training_texts("d", [corpus], budget, FRACTION, seed, "text", stats)), stats
+
+    sample, stats = drawn(SEED)
+    assert stats["d"]["bytes"] == budget == sum(len(t.encode()) for t in sample)
+    whole = [t for t in sample if t in train_texts]
+    assert len(whole) >= len(sample) - 1  # at most the document that crosses the budget is cut
+    positions = sorted(train_texts.index(t) for t in whole)
+    assert positions[-1] > 0.75 * len(train_texts) and positions[0] < 0.25 * len(train_texts)
+    assert positions != list(range(len(positions)))  # not a prefix
+    assert drawn(SEED)[0] == sample and drawn(SEED + 1)[0] != sample
+
+
+def test_a_domain_of_one_long_training_document_still_contributes(tmp_path: Path) -> None:
+    long_text = " ".join(topics[k] for k in sorted(topics)[:40])
+    corpus = write_jsonl(tmp_path / "long.jsonl", [long_text, long_text[::-1]])
+    stats: dict = {}
+    texts = list(_training_texts("d", [corpus], 10_000, 0.5, SEED, "text", stats))
+    assert stats["d"] == {"documents": 1, "bytes": 10_000} and len(texts[0].encode()) == 10_000
+
+
 def test_trained_on_training_split_only(tmp_path: Path) -> None:
     """A word that appears only in validation documents is not learned."""
     body = [topics[k][:1500] for k in sorted(topics)[:30]]
@@ -161,6 +193,19 @@ def test_load_rejects_tokenizer_without_eos(trained: Path, tmp_path: Path) -> No
     no_eos.save_pretrained(tmp_path / "no_eos")
     with pytest.raises(DataError, match=r"no_eos: tokenizer has no EOS token"):
         load_tokenizer(tmp_path / "no_eos")
+
+
+def test_load_encoder_matches_the_transformers_tokenizer(trained: Path, tmp_path: Path) -> None:
+    """The tokenize step's encoder (no transformers import) has the same vocabulary and EOS."""
+    encoder, eos_id = load_encoder(trained)
+    tok = load_tokenizer(trained)
+    assert eos_id == tok.eos_token_id and encoder.get_vocab_size(with_added_tokens=True) == len(tok)
+    text = topics[sorted(topics)[0]]
+    assert encoder.encode(text, add_special_tokens=False).ids == tok(text, add_special_tokens=False)["input_ids"]
+    no_eos = PreTrainedTokenizerFast(tokenizer_object=tok.backend_tokenizer)
+    no_eos.save_pretrained(tmp_path / "no_eos")
+    with pytest.raises(DataError, match=r"no_eos: tokenizer has no EOS token"):
+        load_encoder(tmp_path / "no_eos")
 
 
 def test_load_rejects_corrupt_tokenizer(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ with log_to(snakemake.log[0]):
         out_dir=Path(snakemake.output.meta).parent,
         validation_fraction=snakemake.params.validation_fraction,
         seed=snakemake.params.seed,
-        num_proc=snakemake.threads,
+        threads=snakemake.threads,
         text_field=snakemake.params.text_field,
         max_bytes=snakemake.params.max_bytes,
     )

@@ -16,7 +16,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-__all__ = ["sample_indices", "sample_documents"]
+__all__ = ["sample_plan", "sample_indices", "sample_documents"]
 
 T = TypeVar("T")
 
@@ -26,22 +26,34 @@ def _key(seed: int, salt: str, index: int) -> int:
     return int.from_bytes(digest, "little")
 
 
-def sample_indices(sizes: Iterable[int], max_bytes: int, seed: int, salt: str = "") -> set[int]:
-    """Indices of the documents of byte ``sizes`` (in corpus order) in the sample: the shortest
-    prefix, in key order, stops before the first document that would exceed ``max_bytes``."""
+def sample_plan(sizes: Iterable[int], max_bytes: int, seed: int, salt: str = "") -> tuple[set[int], int | None, int]:
+    """The sample of the documents of byte ``sizes`` (in corpus order), and the first one left out.
+
+    Returns:
+        ``(chosen, crossing, total)``: the indices of the run of documents in key order that fits
+        in ``max_bytes``; the index of the next document in key order, the one that would exceed
+        it (``None`` when everything fits), which a caller that wants exactly ``max_bytes`` cuts;
+        and the bytes of the chosen documents.
+    """
     chosen: list[tuple[int, int, int]] = []  # a max-heap by key: (-key, index, size)
-    total, limit = 0, None  # limit: the key of the first document left out (all above it are too)
+    total, limit = 0, None  # limit: (key, index) of the first document left out (all above it are too)
     for index, size in enumerate(sizes):
         key = _key(seed, salt, index)
-        if limit is not None and key >= limit:
+        if limit is not None and key >= limit[0]:
             continue
         heapq.heappush(chosen, (-key, index, size))
         total += size
         while total > max_bytes:
-            negative, _, dropped = heapq.heappop(chosen)
+            negative, dropped_index, dropped = heapq.heappop(chosen)
             total -= dropped
-            limit = -negative
-    return {index for _, index, _ in chosen}
+            limit = (-negative, dropped_index)
+    return {index for _, index, _ in chosen}, None if limit is None else limit[1], total
+
+
+def sample_indices(sizes: Iterable[int], max_bytes: int, seed: int, salt: str = "") -> set[int]:
+    """Indices of the documents of byte ``sizes`` (in corpus order) in the sample: the shortest
+    prefix, in key order, stops before the first document that would exceed ``max_bytes``."""
+    return sample_plan(sizes, max_bytes, seed, salt)[0]
 
 
 def sample_documents(documents: Callable[[], Iterator[T]], size: Callable[[T], int], max_bytes: int,

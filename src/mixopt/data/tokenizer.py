@@ -18,16 +18,21 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from collections.abc import Iterator, Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from typing import TYPE_CHECKING  # noqa: E402
+
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
-from transformers import AutoTokenizer, PreTrainedTokenizerFast  # noqa: E402
 
 from mixopt.core.atomic import atomic_dir, write_json  # noqa: E402
-from mixopt.data.documents import domain_documents  # noqa: E402
+from mixopt.data.documents import Document, domain_documents  # noqa: E402
 from mixopt.core.errors import DataError  # noqa: E402
+from mixopt.data.sample import sample_plan  # noqa: E402
 from mixopt.data.split import assign_splits  # noqa: E402
 from mixopt.settings import TokenizerSettings  # noqa: E402
 
-__all__ = ["EOS_TOKEN", "TRAINING_STATS_FILE", "load_tokenizer", "prepare_tokenizer", "train_tokenizer"]
+if TYPE_CHECKING:  # transformers takes seconds and ~200 MB to import; the tokenize job needs none of it
+    from transformers import PreTrainedTokenizerFast
+
+__all__ = ["EOS_TOKEN", "TRAINING_STATS_FILE", "load_encoder", "load_tokenizer", "prepare_tokenizer", "train_tokenizer"]
 
 EOS_TOKEN = "<|endoftext|>"
 #: Written next to the tokenizer files: what the tokenizer was fitted on.
@@ -47,30 +52,35 @@ def _training_texts(
     stats: dict,
     max_bytes: int | None = None,
 ) -> Iterator[str]:
-    """Yield training-split text of one domain, at most ``budget`` UTF-8 bytes.
+    """Yield a seeded random sample of one domain's training-split text, ``budget`` UTF-8 bytes
+    (all of it when the split is smaller), in corpus order.
 
-    The document that crosses the budget is cut (at a character boundary) so
-    that every domain contributes the same number of bytes when it can.
+    Not a prefix: sorted sources would give the tokenizer only their first letters or years. The
+    documents are drawn as in :func:`~mixopt.data.sample.sample_plan`, and the one that crosses the
+    budget is cut (at a character boundary), so every domain contributes the same number of bytes
+    when it can, and a domain of a few long documents still contributes.
     """
-    used = 0
-    documents = 0
-    # the documents the shards are made of: the same sample when the domain has max_bytes
-    pairs = assign_splits(domain, domain_documents(paths, text_field, max_bytes, seed, domain), fraction, seed)
-    for doc, is_val in pairs:
-        if is_val:
+
+    def training_documents() -> Iterator[Document]:
+        # the documents the shards are made of: the same sample when the domain has max_bytes
+        pairs = assign_splits(domain, domain_documents(paths, text_field, max_bytes, seed, domain), fraction, seed)
+        return (doc for doc, is_val in pairs if not is_val)
+
+    sizes = (len(doc.text.encode("utf-8")) for doc in training_documents())
+    chosen, crossing, total = sample_plan(sizes, budget, seed, f"tokenizer:{domain}")
+    room = budget - total
+    used = documents = 0
+    for index, doc in enumerate(training_documents()):
+        if index in chosen:
+            text = doc.text
+        elif index == crossing and room > 0:
+            text = doc.text.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+        else:
             continue
-        raw = doc.text.encode("utf-8")
-        if used + len(raw) > budget:
-            raw = raw[: budget - used]
-        text = raw.decode("utf-8", errors="ignore")
-        if not text:
-            break
-        used += len(text.encode("utf-8"))
-        documents += 1
-        yield text
-        if used >= budget:
-            break
-    pairs.close()
+        if text:
+            used += len(text.encode("utf-8"))
+            documents += 1
+            yield text
     stats[domain] = {"documents": documents, "bytes": used}
 
 
@@ -155,6 +165,8 @@ def train_tokenizer(
 
     tokenizer.train_from_iterator(texts(), trainer=trainer)
 
+    from transformers import PreTrainedTokenizerFast
+
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         eos_token=EOS_TOKEN,
@@ -184,6 +196,8 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
         DataError: ``path`` is not a tokenizer directory, cannot be loaded, or
             the tokenizer has no EOS token.
     """
+    from transformers import AutoTokenizer
+
     path = Path(path)
     if not (path / "tokenizer.json").is_file():
         raise DataError(f"{path}: not a tokenizer directory (no tokenizer.json)")
@@ -194,6 +208,37 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
     if tokenizer.eos_token is None or tokenizer.eos_token_id is None:
         raise DataError(f"{path}: tokenizer has no EOS token")
     return tokenizer
+
+
+def load_encoder(path: Path) -> tuple[Tokenizer, int]:
+    """The Rust tokenizer of a directory :func:`load_tokenizer` accepts, and its EOS id, read
+    without transformers (which costs seconds and a few hundred MB to import, and which the
+    tokenize job needs for nothing else).
+
+    Raises:
+        DataError: no ``tokenizer.json``, or no EOS token in ``tokenizer_config.json`` or
+            ``special_tokens_map.json`` that the vocabulary holds.
+    """
+    import json
+
+    path = Path(path)
+    if not (path / "tokenizer.json").is_file():
+        raise DataError(f"{path}: not a tokenizer directory (no tokenizer.json)")
+    try:
+        encoder = Tokenizer.from_file(str(path / "tokenizer.json"))
+    except Exception as exc:  # the Rust side raises a bare Exception
+        raise DataError(f"{path}: cannot load tokenizer ({exc})") from None
+    eos = None
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        config = path / name
+        if eos is None and config.is_file():
+            eos = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
+    if isinstance(eos, dict):  # an AddedToken written out
+        eos = eos.get("content")
+    eos_id = encoder.token_to_id(eos) if isinstance(eos, str) else None
+    if eos_id is None:
+        raise DataError(f"{path}: tokenizer has no EOS token")
+    return encoder, int(eos_id)
 
 
 def prepare_tokenizer(settings: TokenizerSettings, domain_paths: dict[str, list[Path]], text_fields: Mapping[str, str],
