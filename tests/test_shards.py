@@ -222,3 +222,14 @@ def test_load_tokens_errors(shard: Path, tmp_path: Path) -> None:
 def test_dtype_choice() -> None:
     assert _dtype_for(65535) == np.uint16
     assert _dtype_for(65536) == np.uint32
+
+
+def test_reader_thread_ends_when_the_encoder_stops_early() -> None:
+    """The encoder side fails after one batch while the reader has more queued: no hang, no thread left."""
+    import threading
+
+    batches = (shards._Batch([f"doc {i}"], [False], [5], 0) for i in range(50))
+    reading = shards._read_ahead(batches)
+    assert next(reading).texts == ["doc 0"]
+    reading.close()  # what an exception in the consumer's loop does
+    assert not any(t.name == "mixopt-read-documents" for t in threading.enumerate())

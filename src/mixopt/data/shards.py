@@ -87,20 +87,24 @@ def _read_ahead(batches: Iterator[_Batch]) -> Iterator[_Batch]:
     stop = threading.Event()
     done = object()
 
+    def offer(item: object) -> bool:
+        """Put ``item`` unless the consumer has stopped; blocking forever would hang its join."""
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        handoff.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(batch):
                     return
-            handoff.put(done)
+            offer(done)
         except BaseException as exc:  # handed to the consumer, which raises it
-            handoff.put(exc)
+            offer(exc)
 
     reader = threading.Thread(target=produce, name="mixopt-read-documents", daemon=True)
     reader.start()
