@@ -13,9 +13,10 @@ and prints tokens/s of each and the ratios: bf16 over fp32 for both, and mixopt 
 at the same precision (the issue's goal: >= 1.0x the bf16 reference). ``--jobs 2`` also measures
 mixopt with 2 jobs side by side (the workflow runs one 1-thread job per core).
 
-    python benchmarks/train_throughput.py --quick         # three shapes
+    python benchmarks/train_throughput.py --quick         # four shapes
     python benchmarks/train_throughput.py                 # the full grid
     python benchmarks/train_throughput.py --seconds 20 --jobs 1 2
+    python benchmarks/train_throughput.py --quick --compile   # and training.compile against eager
 
 ``tok/s`` excludes setup and evaluation (mixopt's own count; the reference times the same steps).
 Run it on an otherwise idle machine: the ``load`` column (1-minute load average) shows when
@@ -167,6 +168,52 @@ def _job(args) -> tuple[float, float]:
     return train_tps(*args)
 
 
+def _compiled_wall(args) -> float:
+    """Wall seconds of one whole compiled bf16 run (setup, compile, steps), in a fresh process."""
+    shape, shards, steps, cache = args
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+    torch.set_num_threads(1)
+    return _wall(shape, shards, steps, compile=True)
+
+
+def _wall(shape: ModelShape, shards: dict[str, Path], steps: int, compile: bool) -> float:
+    training = dataclasses.replace(TrainingSettings.from_dict(section_defaults("training")), checkpoints=1,
+                                   eval_tokens=shape.context + 1, threads=1, device="cpu", precision="bf16",
+                                   compile=compile)
+    spec = TrainSpec.from_settings({"random": 1.0}, "bench", shape, steps, seed=0, training=training)
+    t = time.perf_counter()
+    m = train_proxy(spec, shards, log=lambda _: None)
+    if m["status"] != "ok":
+        raise RuntimeError(m["error"])
+    return time.perf_counter() - t
+
+
+def compile_row(shape: ModelShape, shards: dict[str, Path], steps: int, ctx) -> list[str]:
+    """training.compile against eager, both bf16: steady tok/s, the compile's extra seconds with a
+    cold inductor cache (a trial's first run on a machine) and a warm one (later trials: inductor
+    keeps its kernels on disk), and the run length in steps from which compiling pays.
+
+    Every run is a fresh process (what a trial is); a run of n steps and one of 2n give the steady
+    time per step (their difference over n) and the fixed cost (the rest)."""
+    with tempfile.TemporaryDirectory() as cache:
+        with ctx.Pool(1, maxtasksperchild=1) as pool:
+            cold = pool.map(_compiled_wall, [(shape, shards, steps, cache)])[0]
+        with ctx.Pool(1, maxtasksperchild=1) as pool:
+            warm = pool.map(_compiled_wall, [(shape, shards, n, cache) for n in (steps, 2 * steps)], chunksize=1)
+    eager = [_wall(shape, shards, n, compile=False) for n in (steps, 2 * steps)]
+    step_e, step_c = (eager[1] - eager[0]) / steps, (warm[1] - warm[0]) / steps
+    fixed_e, fixed_cold, fixed_warm = eager[0] - steps * step_e, cold - steps * step_c, warm[0] - steps * step_c
+    tokens = shape.batch * shape.context
+    gain = step_e - step_c  # seconds saved per step
+
+    def pays(extra: float) -> str:
+        return f"{extra / gain:,.0f}" if gain > 0 else "never"
+
+    return [f"{tokens / step_e:,.0f}", f"{tokens / step_c:,.0f}", f"{step_e / step_c:.2f}x",
+            f"{fixed_cold - fixed_e:.1f}", f"{fixed_warm - fixed_e:.1f}",
+            pays(fixed_cold - fixed_e), pays(fixed_warm - fixed_e)]
+
+
 def eval_seconds(shape: ModelShape, vocab: int, eval_tokens: int) -> float:
     torch.set_num_threads(1)
     model = build_model(shape, vocab, seed=0)
@@ -188,11 +235,13 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, nargs="+", default=[1], help="also measure mixopt (bf16) with this many 1-thread jobs side by side")
     ap.add_argument("--eval-tokens", type=int, default=8192)
     ap.add_argument("--repeats", type=int, default=2, help="best of this many measurements (noise only slows)")
-    ap.add_argument("--quick", action="store_true", help="only 2x64/v4096, 4x128/v8192, 5x128/v8192 at 256x16")
+    ap.add_argument("--compile", action="store_true",
+                    help="also measure training.compile against eager (bf16): steady tok/s, compile seconds, break-even steps")
+    ap.add_argument("--quick", action="store_true", help="only the default proxy (2x64/v2048 at 64x8), 2x64/v4096, 4x128/v8192, 5x128/v8192 at 256x16")
     args = ap.parse_args()
 
     if args.quick:
-        grid = [(2, 64, 4096, 256, 16), (4, 128, 8192, 256, 16), (5, 128, 8192, 256, 16)]
+        grid = [(2, 64, 2048, 64, 8), (2, 64, 4096, 256, 16), (4, 128, 8192, 256, 16), (5, 128, 8192, 256, 16)]
     else:
         grid = [(l, w, v, c, b) for (l, w), v, c, b in
                 itertools.product([(2, 64), (4, 128), (5, 128), (8, 256)], [4096, 8192], [128, 256], [8, 16])]
@@ -205,6 +254,7 @@ def main() -> None:
     cols += [f"mixopt bf16 x{j} jobs" for j in extra] + ["eval s", "load"]
     print(" | ".join(cols))
     ctx = mp.get_context("spawn")
+    compiled: list[list] = []
     with tempfile.TemporaryDirectory() as tmp:
         for layers, width, vocab, context, batch in grid:
             shape = ModelShape(layers=layers, width=width, heads=max(1, width // HEAD_DIM), context=context,
@@ -229,6 +279,15 @@ def main() -> None:
             row += [f"{ours['bf16'] / ours['fp32']:.2f}x", f"{ref['bf16'] / ref['fp32']:.2f}x",
                     f"{ours['bf16'] / ref['bf16']:.2f}x", f"{ours['fp32'] / ref['fp32']:.2f}x"]
             row += [f"{r:,.0f}" for r in side_by_side] + [f"{ev:.2f}", f"{os.getloadavg()[0]:.1f}"]
+            print(" | ".join(str(x) for x in row), flush=True)
+            if args.compile:
+                compiled.append([layers, width, vocab, context, batch, *compile_row(shape, shards, steps, ctx)])
+    if args.compile:
+        print("\ntraining.compile against eager, bf16, 1 thread; compile s: extra seconds of a whole run, with a cold "
+              "and a warm inductor cache; pays after: the run length in steps from which compiling saves time")
+        print(" | ".join(["L", "d", "vocab", "ctx", "B", "eager tok/s", "compiled tok/s", "speed-up",
+                          "compile s cold", "compile s warm", "pays after (cold)", "pays after (warm)"]))
+        for row in compiled:
             print(" | ".join(str(x) for x in row), flush=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -124,6 +125,10 @@ def test_outputs_and_meta(shard: Path, corpus: list[Path], tokenizer_dir: Path) 
         # One EOS per document, and every document ends with it.
         assert int((tokens == meta["eos_token_id"]).sum()) == meta["documents"][split]
         assert tokens[-1] == meta["eos_token_id"]
+    # the loss of the best unigram model of val.bin, computed here from the file itself
+    freq = np.unique(load_tokens(shard, "val"), return_counts=True)[1] / meta["tokens"]["val"]
+    assert meta["val_unigram_entropy"] == pytest.approx(-(freq * np.log(freq)).sum(), rel=1e-12)
+    assert 0 < meta["val_unigram_entropy"] < math.log(meta["vocab_size"])
 
 
 def test_splits_are_disjoint_and_decode_to_the_documents(

@@ -141,7 +141,7 @@ def test_write_json_atomic_writes_nan_as_null(tmp_path):
 def test_metrics_schema_and_arithmetic(run, shards):
     assert list(run) == [
         "status", "error", "mixture", "scale", "shape", "seed", "steps", "tokens_per_step", "n_params",
-        "n_params_embedding", "n_params_non_embedding", "device", "dtype", "checkpoints",
+        "n_params_embedding", "n_params_non_embedding", "device", "dtype", "compiled", "checkpoints",
         "domain_sequences", "domain_epochs", "wall_time_s", "tokens_per_second", "torch_version",
     ]
     assert run["status"] == "ok" and run["error"] is None
@@ -202,6 +202,24 @@ def test_bf16_losses_track_fp32(run, shards):
     assert max(gaps) > 0  # the two really ran at different precisions
     with pytest.raises(ValueError, match="training.precision must be one of"):
         autocast_for(torch.device("cpu"), "fp16")
+
+
+def test_compiled_run_trains_like_the_eager_one(shards, tmp_path, monkeypatch):
+    """training.compile: the steps really run through torch.compile (one graph captured), and the
+    run reaches the eager run's losses within BF16_TOLERANCE (fusion may round differently)."""
+    from torch._dynamo.utils import counters  # noqa: PLC0415  (dynamo's own record of compiled frames)
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    short = dict(steps=20, n_checkpoints=2, precision="fp32")
+    eager = train_proxy(spec(**short), shards, log=quiet)
+    counters.clear()
+    lines: list[str] = []
+    compiled = train_proxy(spec(**short, compile=True), shards, log=lines.append)
+    assert compiled["status"] == "ok" and compiled["compiled"] is True and eager["compiled"] is False
+    assert counters["frames"]["ok"] >= 1 and "compiled" in lines[0]
+    gaps = [abs(a["losses"][d] - b["losses"][d]) for a, b in zip(eager["checkpoints"], compiled["checkpoints"])
+            for d in a["losses"]]
+    assert len(gaps) == 2 * 3 and max(gaps) < BF16_TOLERANCE, gaps
 
 
 def test_thread_count_restored(shards):

@@ -257,6 +257,7 @@ class TrainingSettings(_Section):
     threads: int
     device: str
     precision: str
+    compile: bool
     resume_every: int
 
 

@@ -152,8 +152,10 @@ def tokenize_domain(
     Returns:
         The content of ``meta.json``: ``{domain, dtype, vocab_size,
         eos_token_id, documents: {train, val}, bytes: {train, val},
-        tokens: {train, val}, replaced_characters, files}``. ``bytes`` are
-        UTF-8 bytes of document text; ``tokens`` include one EOS per document.
+        tokens: {train, val}, replaced_characters, val_unigram_entropy, files, ...}``.
+        ``bytes`` are UTF-8 bytes of document text; ``tokens`` include one EOS per document;
+        ``val_unigram_entropy`` (nats) is the entropy of val.bin's token frequencies, the loss
+        that a proxy learning only how often each token occurs would reach.
 
     Raises:
         DataError: unreadable corpus or tokenizer, or fewer than 2 documents.
@@ -179,6 +181,7 @@ def tokenize_domain(
     (out_dir / META_FILE).unlink(missing_ok=True)
     counts = {s: {"documents": 0, "bytes": 0, "tokens": 0} for s in SPLITS}
     replaced = 0
+    val_counts = np.zeros(vocab_size, dtype=np.int64)  # of each token id in val.bin
     documents = assign_splits(domain, domain_documents([Path(p) for p in files], text_field, max_bytes, seed, domain),
                               validation_fraction, seed)
     with atomic_open(out_dir / "train.bin", "wb") as train_f, atomic_open(out_dir / "val.bin", "wb") as val_f:
@@ -200,6 +203,8 @@ def tokenize_domain(
                 if int(flat.max()) >= vocab_size:
                     raise DataError(f"{tokenizer_dir}: token id {int(flat.max())} outside vocabulary of {vocab_size}")
                 sinks[split].write(flat.astype(dtype).tobytes())
+                if want:
+                    val_counts += np.bincount(flat, minlength=vocab_size)
                 c = counts[split]
                 c["documents"] += len(chosen)
                 c["bytes"] += sum(batch.n_bytes[i] for i in chosen)
@@ -214,6 +219,7 @@ def tokenize_domain(
         "bytes": {s: counts[s]["bytes"] for s in SPLITS},
         "tokens": {s: counts[s]["tokens"] for s in SPLITS},
         "replaced_characters": replaced,
+        "val_unigram_entropy": _entropy(val_counts),
         "files": files,
         "tokenizer": str(tokenizer_dir),
         "validation_fraction": validation_fraction,
@@ -224,6 +230,19 @@ def tokenize_domain(
     # meta.json last: its presence means the .bin files beside it are complete.
     write_json(meta, out_dir / META_FILE)
     return meta
+
+
+def _entropy(counts: np.ndarray) -> float | None:
+    """Entropy in nats of the frequencies ``counts`` ([vocab]); ``None`` when all are zero.
+
+    Of val.bin's token ids, it is the loss of the best unigram model of that split (one fitted to
+    it): a proxy whose validation loss is not well below it has learnt next to nothing from context.
+    """
+    total = int(counts.sum())
+    if total == 0:
+        return None
+    p = counts[counts > 0] / total
+    return float(-(p * np.log(p)).sum())
 
 
 def load_meta(shard_dir: Path) -> dict:

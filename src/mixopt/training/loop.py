@@ -9,7 +9,7 @@ run that raises still leaves the checkpoints it completed.
 
 Precision: ``training.precision`` (:mod:`mixopt.training.precision`): ``auto`` is bfloat16 autocast
 on a CUDA device or CPU that computes bf16 natively, else float32; the loss is always computed in
-float32. On CPU the run uses ``spec.threads`` torch threads and is bit-identical for the
+float32. ``training.compile`` runs the steps through ``torch.compile``. On CPU the run uses ``spec.threads`` torch threads and is bit-identical for the
 same spec and shards, also across a kill and resume (:mod:`mixopt.training.resume`).
 ``tokens_per_second`` counts training steps only; ``wall_time_s`` and it count the time of every
 attempt up to its last resume checkpoint plus the final attempt (work redone after a kill once).
@@ -82,6 +82,9 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     counts = count_parameters(model)
     m["n_params"], m["n_params_embedding"] = counts["total"], counts["embedding"]
     m["n_params_non_embedding"] = counts["non_embedding"]
+    # training.compile: steps run the compiled module; evaluation, state dicts and resume files use
+    # the module itself (the compiled one shares its parameters)
+    forward = torch.compile(model) if spec.compile else model
     optimizer = _adamw(model, shape.lr, spec.weight_decay)
     sampler = MixtureSampler(train_tokens, spec.mixture, context=T, batch=B, seed=spec.seed)
     m["domain_sequences"], m["domain_epochs"] = sampler.counts, sampler.epochs
@@ -92,7 +95,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     last_ckpt = last_log = start = 0
     train_time = earlier_wall_time = 0.0
     log(f"{spec.scale}: {counts['total']:,} params, {spec.steps} steps x {B * T} tokens on {device} "
-        f"({m['dtype']}), mixture {spec.mixture}")
+        f"({m['dtype']}{', compiled' if spec.compile else ''}), mixture {spec.mixture}")
 
     # --- resume: the model, optimiser, sampler and RNGs, then the loop's own progress
     resume_every = resume_every if resume is not None else 0
@@ -119,7 +122,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
             raise ValueError(f"train batch at step {step} has a token id >= vocab_size {vocab_size}")
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast():
-            loss = lm_loss(model, x, y)
+            loss = lm_loss(forward, x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)

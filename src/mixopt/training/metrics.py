@@ -5,7 +5,7 @@ The schema (keys in this order)::
     status: "running" | "ok" | "failed"; error: None | "<ExceptionType>: <message>"
     mixture, scale, shape (dict), seed, steps, tokens_per_step (batch * context)
     n_params, n_params_embedding, n_params_non_embedding   (tied weights once; None if unbuilt)
-    device, dtype ("bfloat16" on CUDA, "float32" on CPU)
+    device, dtype ("bfloat16" or "float32", training.precision), compiled (training.compile)
     checkpoints: [{step, tokens, flops (6 N D), train_loss (mean since previous), losses: {domain: loss}}]
     domain_sequences: {domain: sequences drawn}; domain_epochs: {domain: passes over its training
     tokens}; wall_time_s; tokens_per_second; torch_version
@@ -51,6 +51,7 @@ def empty_metrics(spec: TrainSpec | None) -> dict[str, Any]:
         "n_params_non_embedding": None,
         "device": None,
         "dtype": None,
+        "compiled": spec.compile if spec else None,
         "checkpoints": [],
         "domain_sequences": {},
         "domain_epochs": {},

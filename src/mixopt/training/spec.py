@@ -43,6 +43,7 @@ class TrainSpec:
     threads: int
     device: str
     precision: str = "auto"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.shape, Mapping):
@@ -78,6 +79,7 @@ class TrainSpec:
             threads=training.threads,
             device=training.device,
             precision=training.precision,
+            compile=training.compile,
         )
 
 
