@@ -5,12 +5,17 @@
 # strategies x seeds on them.
 from snakemake.utils import min_version
 
+from mixopt.settings import read_yaml
+
 min_version("9.0")
 
 
 # `--configfile other.yaml` replaces config.yaml instead of merging into it: a table-back-end
 # config must not inherit the default run's domains and token budget.
 if not workflow.overwrite_configfiles:
+    # Snakemake's own parse error names neither the line nor the column; mixopt's does. (A file
+    # given with --configfile is parsed by Snakemake before this runs: `mixopt check FILE` names them.)
+    read_yaml("config.yaml")
 
     configfile: "config.yaml"
 

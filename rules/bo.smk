@@ -17,6 +17,7 @@ rule aggregate:
     params:
         settings=SETTINGS,
         watched=watched("objective", "target"),
+        summary=False,
     log:
         "results/logs/aggregate/iter_{i}.log",
     conda:
@@ -50,6 +51,7 @@ rule aggregate_all:
     params:
         settings=SETTINGS,
         watched=watched("objective", "target"),
+        summary=True,  # the failed trials of the whole loop, on the console
     log:
         "results/logs/aggregate/all.log",
     conda:

@@ -68,6 +68,8 @@ rule tokenize:
         seed=SETTINGS.seed,
         text_field=lambda wildcards: SETTINGS.domains[wildcards.domain].text_field,
         max_bytes=lambda wildcards: SETTINGS.domains[wildcards.domain].max_bytes,
+        errors=lambda wildcards: SETTINGS.domains[wildcards.domain].errors,
+        max_replaced_fraction=lambda wildcards: SETTINGS.domains[wildcards.domain].max_replaced_fraction,
     threads: SETTINGS.data.num_proc
     log:
         "results/logs/tokenize/{domain}.log",

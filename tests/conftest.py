@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -73,3 +74,38 @@ def tiny_config(text_corpora) -> dict:
         },
         "budget": {"iterations": 2, "initial_design": 3, "trials_per_iteration": 2},
     }
+
+
+@pytest.fixture(scope="session")
+def report_run(tmp_path_factory) -> Path:
+    """A small loop on the RegMix table through real Snakemake, with its report (tests/test_report.py).
+
+    `multiscale` over the recorded 1M and 60M runs. Iteration 0 is a design at 1M; before
+    iteration 1 runs, a person edits it into three of iteration 0's mixtures at the 60M target and
+    one invalid mixture (a failed trial at the target); iteration 2 is the strategy's own. The
+    loop's console output is kept in ``console.txt`` (tests/test_faults.py reads it).
+    """
+    from test_workflow import snakemake, write_config
+
+    workdir = tmp_path_factory.mktemp("report")
+    config = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())
+    config["strategy"] = {"name": "multiscale",
+                          "options": {"min_observations": 3, "raw_samples": 64, "cooling_iterations": 1}}
+    config["budget"] = {"iterations": 3, "initial_design": 4, "trials_per_iteration": 4}
+    config.pop("bench")
+    write_config(workdir, config)
+
+    snakemake(workdir, "results/iter_1/proposals.csv")
+    design = pd.read_csv(workdir / "results/iter_0/proposals.csv")
+    proposals = workdir / "results/iter_1/proposals.csv"
+    edited = pd.read_csv(proposals)
+    weights = [c for c in edited.columns if c.startswith("w_")]
+    edited.loc[:2, weights] = design.loc[:2, weights].to_numpy()
+    edited.loc[3, "w_pile_cc"] += 0.5  # weights summing to 1.5: this trial fails
+    edited["scale"] = "60M"
+    edited.to_csv(proposals, index=False)
+
+    loop = snakemake(workdir)
+    (workdir / "console.txt").write_text(loop.stdout + loop.stderr)
+    snakemake(workdir, "--report", "report.html")
+    return workdir

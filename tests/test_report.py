@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from conftest import REPO
-from test_workflow import snakemake, write_config
 
 #: the report's figures: file -> a phrase of its caption
 FIGURES = {
@@ -34,28 +33,8 @@ FIGURES = {
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("report")
-    config = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())
-    config["strategy"] = {"name": "multiscale",
-                          "options": {"min_observations": 3, "raw_samples": 64, "cooling_iterations": 1}}
-    config["budget"] = {"iterations": 3, "initial_design": 4, "trials_per_iteration": 4}
-    config.pop("bench")
-    write_config(workdir, config)
-
-    snakemake(workdir, "results/iter_1/proposals.csv")
-    design = pd.read_csv(workdir / "results/iter_0/proposals.csv")
-    proposals = workdir / "results/iter_1/proposals.csv"
-    edited = pd.read_csv(proposals)
-    weights = [c for c in edited.columns if c.startswith("w_")]
-    edited.loc[:2, weights] = design.loc[:2, weights].to_numpy()
-    edited.loc[3, "w_pile_cc"] += 0.5  # weights summing to 1.5: this trial fails
-    edited["scale"] = "60M"
-    edited.to_csv(proposals, index=False)
-
-    snakemake(workdir)
-    snakemake(workdir, "--report", "report.html")
-    return workdir
+def run(report_run):
+    return report_run  # conftest.py: shared with the fault matrix (tests/test_faults.py)
 
 
 def test_the_run_has_proxy_target_and_failed_trials(run):

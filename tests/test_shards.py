@@ -196,6 +196,24 @@ def test_literal_eos_text_and_bad_bytes(tokenizer_dir: Path, tmp_path: Path) -> 
     assert total_eos == 6 == meta["documents"]["train"] + meta["documents"]["val"]
 
 
+def test_bad_bytes_break_the_domains_errors_policy(tokenizer_dir: Path, tmp_path: Path) -> None:
+    """The tokenize step enforces domains.<d>.errors on the whole domain (the config check reads
+    only the start of each file), and leaves no shard behind."""
+    dirty = tmp_path / "dirty.txt"
+    dirty.write_bytes(TOPICS[0].encode() + b" caf\xe9 \xff")
+    clean = tmp_path / "clean.txt"
+    clean.write_text(TOPICS[1])
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=r"'domains.web.errors': domain 'web' \(all of it.*\) is not UTF-8 text \(2 of [\d,]+ characters"):
+        tokenize_domain("web", [dirty, clean], tokenizer_dir, out, 0.5, SEED, errors="strict")
+    assert list(out.iterdir()) == []
+    with pytest.raises(DataError, match=r"'domains.web.max_replaced_fraction': domain 'web' .* has 0\.\d+% replaced"):
+        tokenize_domain("web", [dirty, clean], tokenizer_dir, out, 0.5, SEED, max_replaced_fraction=1e-6)
+    assert list(out.iterdir()) == []
+    meta = tokenize_domain("web", [dirty, clean], tokenizer_dir, out, 0.5, SEED, max_replaced_fraction=0.01)
+    assert meta["replaced_characters"] == 2
+
+
 def test_too_few_documents(tokenizer_dir: Path, tmp_path: Path) -> None:
     one = tmp_path / "one.txt"
     one.write_text(TOPICS[0], encoding="utf-8")

@@ -121,6 +121,24 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    # the config check the workflow runs before any job, for a file given with --configfile too
+    # (Snakemake parses such a file itself first, and its syntax error names no line)
+    from mixopt.config import ConfigError, check_settings
+    from mixopt.settings import Settings, read_yaml, with_defaults
+
+    base_dir = Path(args.base_dir) if args.base_dir else Path.cwd()
+    try:
+        settings = Settings.from_config(with_defaults(read_yaml(args.config)))
+        check_settings(settings, base_dir)
+    except ConfigError as e:
+        print(f"mixopt check: {e}", file=sys.stderr)
+        return 2
+    print(f"mixopt check: {args.config}: ok ({len(settings.domains)} domains, back end {settings.backend.name}, "
+          f"strategy {settings.strategy.name})")
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     # light imports only: status is run often, also while the loop trains
     from mixopt.workflow.status import format_status, loop_status
@@ -167,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--out", default="results/predict", help="output folder (default results/predict)")
     predict.add_argument("--base-dir", dest="base_dir", help="where relative paths in the config start (default: cwd)")
     predict.set_defaults(run=_predict)
+
+    check = sub.add_parser("check", help="the workflow's config check, before any job: keys, files, text, strategies")
+    check.add_argument("config", help="a mixopt config, e.g. config.yaml")
+    check.add_argument("--base-dir", dest="base_dir",
+                       help="where relative paths in the config start (default: cwd, as for snakemake)")
+    check.set_defaults(run=_check)
 
     status = sub.add_parser("status", help="one screen on a running or finished loop: iterations, trials, best so far")
     status.add_argument("dir", nargs="?", default=".", help="the project directory holding results/ (default: .)")

@@ -211,10 +211,17 @@ class DomainSettings(_Section):
     text_field: str
     tokens: float | None
     max_bytes: int | None = None
+    errors: str = "strict"
+    max_replaced_fraction: float = 0.001
 
     def __post_init__(self) -> None:
         if self.paths is not None:
             object.__setattr__(self, "paths", tuple(self.paths))
+        # a mapping without the schema's defaults filled in (a table back end's domains) gives None
+        if self.errors is None:
+            object.__setattr__(self, "errors", "strict")
+        if self.max_replaced_fraction is None:
+            object.__setattr__(self, "max_replaced_fraction", 0.001)
 
 
 @dataclass(frozen=True)
@@ -326,6 +333,12 @@ class BudgetSettings(_Section):
     iterations: int
     initial_design: int
     trials_per_iteration: int
+    max_failures: int | None
+
+    @property
+    def failure_limit(self) -> int:
+        """How many trials one error may fail before the loop stops (``max_failures`` or its default)."""
+        return self.max_failures if self.max_failures is not None else max(2, self.trials_per_iteration)
 
     def trials(self, iteration: int) -> int:
         """Trials of ``iteration``: the initial design, then ``trials_per_iteration``."""

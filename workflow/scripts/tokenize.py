@@ -16,5 +16,7 @@ with log_to(snakemake.log[0]):
         threads=snakemake.threads,
         text_field=snakemake.params.text_field,
         max_bytes=snakemake.params.max_bytes,
+        errors=snakemake.params.errors,
+        max_replaced_fraction=snakemake.params.max_replaced_fraction,
     )
     print(json.dumps(meta, indent=2))

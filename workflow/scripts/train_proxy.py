@@ -11,7 +11,8 @@ from mixopt.backends.constraints import constraints_of
 from mixopt.core.logs import log_to
 from mixopt.workflow.trial import run_proposed_trial
 
-with log_to(snakemake.log[0]):
+# keep_attempts: a rerun after a kill or a preemption appends to train.log under an "attempt N" header
+with log_to(snakemake.log[0], keep_attempts=True):
     settings = snakemake.params.settings
     shard_dirs = {Path(m).parent.name: Path(m).parent for m in snakemake.input.shards}
     backend = TrainingBackend(settings, shard_dirs)
@@ -20,3 +21,4 @@ with log_to(snakemake.log[0]):
                                  trial=int(snakemake.wildcards.j), out_path=snakemake.output.metrics,
                                  constraints=constraints_of(settings, backend.problem, metas))
     print(f"status: {metrics['status']}" + (f" ({metrics['error']})" if metrics.get("error") else ""))
+

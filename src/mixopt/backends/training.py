@@ -7,6 +7,7 @@ count (by formula, :func:`~mixopt.training.resources.proxy_params`, so a light j
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -19,6 +20,7 @@ from mixopt.core.problem import Fidelity, Problem
 from mixopt.core.trial import Trial
 from mixopt.corpora.builtin import BUILTIN_DOMAINS, missing_sources
 from mixopt.data.documents import resolve_paths
+from mixopt.data.preflight import check_domain_text
 from mixopt.settings import Settings
 from mixopt.training.resources import proxy_params
 
@@ -120,6 +122,21 @@ class TrainingBackend:
                         f"(mixopt-fetch-corpora --dest {sources})")
             else:
                 try:
-                    resolve_paths(list(spec.paths or ()), base_dir)
+                    files = resolve_paths(list(spec.paths or ()), base_dir)
                 except DataError as e:
                     raise ConfigError(f"config key 'domains.{name}.paths': {e}") from None
+                self._check_text(name, files)
+
+    def _check_text(self, name: str, files: list[Path]) -> None:
+        """The domain's files are readable, decodable and hold enough text (ConfigError naming the
+        key and the file otherwise); replaced characters, where allowed, are reported."""
+        settings, spec = self.settings, self.settings.domains[name]
+        val_tokens = max(settings.training.eval_tokens, *(s.context + 1 for s in settings.scales.values()))
+        try:
+            sample = check_domain_text(f"domains.{name}", files, spec.text_field, spec.errors,
+                                       spec.max_replaced_fraction, val_tokens, settings.data.validation_fraction)
+        except DataError as e:
+            raise ConfigError(str(e)) from None
+        if sample.replaced:
+            print(f"mixopt: domain {name!r}: {sample.replaced} of {sample.characters:,} characters read were not "
+                  f"UTF-8 and are replaced (domains.{name}.errors: replace)", file=sys.stderr)

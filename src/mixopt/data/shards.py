@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 from mixopt.core.atomic import atomic_open, write_json  # noqa: E402
 from mixopt.core.errors import DataError  # noqa: E402
 from mixopt.data.documents import Document, domain_documents  # noqa: E402
+from mixopt.data.preflight import check_replaced  # noqa: E402
 from mixopt.data.split import assign_splits  # noqa: E402
 
 __all__ = ["SPLITS", "META_FILE", "tokenize_domain", "load_tokens", "load_meta", "train_tokens"]
@@ -132,6 +133,8 @@ def tokenize_domain(
     threads: int = 1,
     text_field: str = "text",
     max_bytes: int | None = None,
+    errors: str = "replace",
+    max_replaced_fraction: float = 1.0,
 ) -> dict:
     """Split and tokenize one domain into ``train.bin``/``val.bin``/``meta.json``.
 
@@ -148,6 +151,8 @@ def tokenize_domain(
         text_field: JSON key / parquet column holding text.
         max_bytes: keep a seeded random sample of the documents up to this many bytes
             (:func:`~mixopt.data.documents.domain_documents`); ``None``: all of them.
+        errors: ``strict``: any byte that is not UTF-8 is an error; ``replace``: replaced by
+            U+FFFD, counted in ``replaced_characters``, up to ``max_replaced_fraction``.
 
     Returns:
         The content of ``meta.json``: ``{domain, dtype, vocab_size,
@@ -180,13 +185,14 @@ def tokenize_domain(
     # An old meta.json must not vouch for .bin files this run may leave half-replaced.
     (out_dir / META_FILE).unlink(missing_ok=True)
     counts = {s: {"documents": 0, "bytes": 0, "tokens": 0} for s in SPLITS}
-    replaced = 0
+    replaced = characters = 0
     val_counts = np.zeros(vocab_size, dtype=np.int64)  # of each token id in val.bin
     documents = assign_splits(domain, domain_documents([Path(p) for p in files], text_field, max_bytes, seed, domain),
                               validation_fraction, seed)
     with atomic_open(out_dir / "train.bin", "wb") as train_f, atomic_open(out_dir / "val.bin", "wb") as val_f:
         sinks = {"train": train_f, "val": val_f}
         for batch in _read_ahead(_batches(documents)):
+            characters += sum(map(len, batch.texts))
             # encode_batch_fast: ids only, no character offsets (which cost a fifth of the time)
             encodings = encoder.encode_batch_fast(batch.texts, add_special_tokens=False)
             replaced += batch.replaced
@@ -209,6 +215,10 @@ def tokenize_domain(
                 c["documents"] += len(chosen)
                 c["bytes"] += sum(batch.n_bytes[i] for i in chosen)
                 c["tokens"] += int(flat.size)
+        # the whole domain, past the config check's sample of each file; raised inside the `with`,
+        # so no .bin file is left
+        check_replaced(f"domains.{domain}", f"domain {domain!r} (all of it, past the config check's sample)", replaced,
+                       characters, errors, max_replaced_fraction)
 
     meta = {
         "domain": domain,

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mixopt.settings import TableSettings
-from mixopt.tables.runtable import RunTable, RunTableError, read_run_table
+from mixopt.tables.runtable import RunTable, RunTableError, read_run_table, read_table_file
 
 REGMIX_TOKENS_PER_STEP = 512 * 2048
 REGMIX_SCALES = {  # label -> (params, steps, mixture file, loss file)
@@ -47,9 +47,7 @@ def regmix_dir() -> Path:
 
 
 def _read_csv(path: Path, table: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise RunTableError(f"run table {table}: file not found: {path}")
-    return pd.read_csv(path)
+    return read_table_file(path, f"run table {table}")
 
 
 def load_regmix(path: str | Path | None = None) -> RunTable:

@@ -199,10 +199,29 @@ class RunTable:
                 f.write(self.data.to_csv(index=False).encode())
 
 
-def read_run_table(path: str | Path) -> RunTable:
-    """Read a long-format run table from CSV or parquet."""
+def read_table_file(path: str | Path, what: str = "run table") -> pd.DataFrame:
+    """The CSV or parquet file ``path`` as a frame.
+
+    Raises:
+        RunTableError: naming the file, when it is missing, empty, not UTF-8 (CSV), or not a table
+            pandas can parse: one message instead of the parser's traceback.
+    """
     path = Path(path)
     if not path.is_file():
-        raise RunTableError(f"run table file not found: {path}")
-    data = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    return RunTable.from_long(data, name=str(path))
+        raise RunTableError(f"{what}: file not found: {path}")
+    if path.stat().st_size == 0:
+        raise RunTableError(f"{what} {path}: the file is empty")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RunTableError(f"{what} {path}: not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as e:
+        # pyarrow's ArrowInvalid is a ValueError; an unreadable file an OSError
+        raise RunTableError(f"{what} {path}: cannot be read as a table ({type(e).__name__}: {e})") from None
+
+
+def read_run_table(path: str | Path) -> RunTable:
+    """Read a long-format run table from CSV or parquet (errors: :func:`read_table_file`)."""
+    return RunTable.from_long(read_table_file(path), name=str(path))

@@ -26,7 +26,7 @@ from mixopt.training.loop import train
 from mixopt.training.metrics import empty_metrics
 from mixopt.training.spec import TrainSpec
 
-__all__ = ["run_trial", "train_proxy"]
+__all__ = ["is_out_of_memory", "run_trial", "train_proxy"]
 
 
 def train_proxy(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], None] = print,
@@ -61,6 +61,18 @@ def train_proxy(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[
     return m
 
 
+#: how torch's CPU allocator words a failed allocation (a RuntimeError, not a MemoryError)
+_HOST_OOM = ("can't allocate memory", "cannot allocate memory")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an exhausted memory: a CUDA OOM (``torch.OutOfMemoryError``), Python's
+    ``MemoryError``, or torch's CPU allocator failing (``DefaultCPUAllocator: can't allocate memory``)."""
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(error, RuntimeError) and any(s in str(error).lower() for s in _HOST_OOM)
+
+
 def run_trial(
     spec: TrainSpec,
     shard_dirs: Mapping[str, Path],
@@ -74,7 +86,8 @@ def run_trial(
 
     The metrics schema (keys in this order, after those of ``extra``)::
 
-        status: "ok" | "failed"; error: None | "<ExceptionType>: <message>"
+        status: "ok" | "failed"; error: None | "<ExceptionType>: <message>", prefixed with
+        "out of memory: " when the run exhausted host or GPU memory (:func:`is_out_of_memory`)
         mixture, scale, shape (dict), seed, steps, tokens_per_step (batch * context)
         n_params, n_params_embedding, n_params_non_embedding   (tied weights once; None if unbuilt)
         device, dtype ("bfloat16" on CUDA, "float32" on CPU)
@@ -106,7 +119,7 @@ def run_trial(
         m["status"] = "ok"
     except Exception as e:  # a failed trial is data for the optimiser, not a crash of the workflow
         m["status"] = "failed"
-        m["error"] = f"{type(e).__name__}: {e}"
+        m["error"] = ("out of memory: " if is_out_of_memory(e) else "") + f"{type(e).__name__}: {e}"
         m["wall_time_s"] = time.perf_counter() - t_start
         log(f"trial failed: {m['error']}\n{traceback.format_exc()}")
     finally:

@@ -14,14 +14,34 @@ from mixopt.core.atomic import write_text
 from mixopt.core.observations import build_table, read_metrics, read_table
 from mixopt.settings import Settings
 from mixopt.workflow.convergence import convergence_table, plot_convergence
+from mixopt.workflow.failures import SystematicFailure, check_systematic_failure, console, failures_summary
 from mixopt.workflow.prior import prior_metrics
 
 
-def aggregate(backend: Backend, metrics: list[str], out_path: str | Path, prior_runs: str | Path | None = None) -> pd.DataFrame:
+def aggregate(backend: Backend, metrics: list[str], out_path: str | Path, prior_runs: str | Path | None = None,
+              max_failures: int | None = None, summary: bool = False) -> pd.DataFrame:
     """Every trial's metrics.json, and the runs of ``prior_runs`` (marked ``prior``), -> the
-    observations table (one row per trial and checkpoint)."""
+    observations table (one row per trial and checkpoint).
+
+    With ``max_failures``, trials that fail systematically stop the loop here, before the table is
+    written (:func:`~mixopt.workflow.failures.check_systematic_failure`). With ``summary``, the
+    failed trials are listed on the console (the end of the loop).
+
+    Raises:
+        SystematicFailure: naming the error and the failed trials' logs.
+    """
     prior = prior_metrics(prior_runs, backend.problem) if prior_runs else []
-    table = build_table(prior + [read_metrics(p) for p in metrics], backend.problem)
+    trials = [(Path(p), read_metrics(p)) for p in metrics]
+    if summary:
+        for line in failures_summary(trials):
+            console(line)
+    if max_failures is not None:
+        try:
+            check_systematic_failure(trials, max_failures)
+        except SystematicFailure as e:
+            console(f"mixopt: {e}")
+            raise
+    table = build_table(prior + [m for _, m in trials], backend.problem)
     write_text(out_path, table.to_csv(index=False))
     print(f"{len(metrics)} trials, {len(prior)} prior runs, {len(table)} rows, "
           f"{int((table['status'] != 'ok').sum())} failed rows")
