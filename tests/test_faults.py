@@ -86,6 +86,11 @@ def test_bad_strategy_options(tmp_path, tiny_config, capsys):
     refused(tmp_path, tiny_config, capsys, "strategy.options", "num_restarts")
 
 
+def test_bad_model_shape(tmp_path, tiny_config, capsys):
+    tiny_config["scales"]["nano"]["heads"] = 3  # width 32
+    refused(tmp_path, tiny_config, capsys, "config key 'scales.nano.heads'", "3 heads do not divide")
+
+
 def test_yaml_syntax_error_names_file_line_and_column(tmp_path, capsys):
     path = tmp_path / "config.yaml"
     path.write_text("seed: 0\ndomains:\n  books: {builtin: books\nbudget: {iterations: 2}\n")

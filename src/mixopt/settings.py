@@ -459,7 +459,8 @@ class Settings:
             if "scales" in config:
                 raise ConfigError("config key 'scales': not used with the table back end (the run table defines them)")
             for name, domain in config.get("domains", {}).items():
-                if set(domain) - {"tokens", "text_field"}:
+                # the keys with_defaults fills in from the schema are there whatever the user wrote
+                if set(domain) - {"tokens", "text_field", "errors", "max_replaced_fraction"}:
                     raise ConfigError(f"config key 'domains.{name}': only 'tokens' is used with the table back "
                                       "end (the run table defines the domains)")
         else:
