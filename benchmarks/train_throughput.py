@@ -71,18 +71,23 @@ def write_shards(root: Path, vocab: int, n_tokens: int) -> dict[str, Path]:
     return {"random": d}
 
 
+def bench_spec(shape: ModelShape, steps: int, precision: str, compile: bool = False) -> TrainSpec:
+    """A 1-thread CPU run of ``shape`` on the random domain: the schema's training defaults, with one
+    cheap checkpoint (the steps are what is timed)."""
+    training = dataclasses.replace(TrainingSettings.from_dict(section_defaults("training")), checkpoints=1,
+                                   eval_tokens=shape.context + 1, threads=1, device="cpu", precision=precision,
+                                   compile=compile)
+    return TrainSpec.from_settings({"random": 1.0}, "bench", shape, steps, seed=0, training=training)
+
+
 def train_tps(shape: ModelShape, shards: dict[str, Path], steps: int, precision: str = "fp32") -> tuple[float, float]:
     """(wall tok/s of the training steps, tok/s per CPU-second of this process for the whole call).
 
     The CPU-time rate is what the job gets from a core of its own (time spent descheduled by
     other processes does not count); it includes setup, so it slightly understates.
     """
-    # the schema's training defaults, with one cheap checkpoint: the steps are what is timed
-    training = dataclasses.replace(TrainingSettings.from_dict(section_defaults("training")), checkpoints=1,
-                                   eval_tokens=shape.context + 1, threads=1, device="cpu", precision=precision)
-    spec = TrainSpec.from_settings({"random": 1.0}, "bench", shape, steps, seed=0, training=training)
     cpu = time.process_time()
-    m = train_proxy(spec, shards, log=lambda _: None)
+    m = train_proxy(bench_spec(shape, steps, precision), shards, log=lambda _: None)
     return m["tokens_per_second"], steps * m["tokens_per_step"] / (time.process_time() - cpu)
 
 
@@ -177,12 +182,8 @@ def _compiled_wall(args) -> float:
 
 
 def _wall(shape: ModelShape, shards: dict[str, Path], steps: int, compile: bool) -> float:
-    training = dataclasses.replace(TrainingSettings.from_dict(section_defaults("training")), checkpoints=1,
-                                   eval_tokens=shape.context + 1, threads=1, device="cpu", precision="bf16",
-                                   compile=compile)
-    spec = TrainSpec.from_settings({"random": 1.0}, "bench", shape, steps, seed=0, training=training)
     t = time.perf_counter()
-    m = train_proxy(spec, shards, log=lambda _: None)
+    m = train_proxy(bench_spec(shape, steps, "bf16", compile), shards, log=lambda _: None)
     if m["status"] != "ok":
         raise RuntimeError(m["error"])
     return time.perf_counter() - t

@@ -124,13 +124,10 @@ def _predict(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     # the config check the workflow runs before any job, for a file given with --configfile too
     # (Snakemake parses such a file itself first, and its syntax error names no line)
-    from mixopt.config import ConfigError, check_settings
-    from mixopt.settings import Settings, read_yaml, with_defaults
+    from mixopt.config import ConfigError, load_settings
 
-    base_dir = Path(args.base_dir) if args.base_dir else Path.cwd()
     try:
-        settings = Settings.from_config(with_defaults(read_yaml(args.config)))
-        check_settings(settings, base_dir)
+        settings = load_settings(args.config, base_dir=args.base_dir or Path.cwd())
     except ConfigError as e:
         print(f"mixopt check: {e}", file=sys.stderr)
         return 2

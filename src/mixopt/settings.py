@@ -210,18 +210,13 @@ class DomainSettings(_Section):
     paths: tuple[str, ...] | None
     text_field: str
     tokens: float | None
+    errors: str
+    max_replaced_fraction: float
     max_bytes: int | None = None
-    errors: str = "strict"
-    max_replaced_fraction: float = 0.001
 
     def __post_init__(self) -> None:
         if self.paths is not None:
             object.__setattr__(self, "paths", tuple(self.paths))
-        # a mapping without the schema's defaults filled in (a table back end's domains) gives None
-        if self.errors is None:
-            object.__setattr__(self, "errors", "strict")
-        if self.max_replaced_fraction is None:
-            object.__setattr__(self, "max_replaced_fraction", 0.001)
 
 
 @dataclass(frozen=True)
