@@ -9,8 +9,9 @@ run that raises still leaves the checkpoints it completed.
 
 Precision: ``training.precision`` (:mod:`mixopt.training.precision`): ``auto`` is bfloat16 autocast
 on a CUDA device or CPU that computes bf16 natively, else float32; the loss is always computed in
-float32. ``training.compile`` runs the steps through ``torch.compile``. On CPU the run uses ``spec.threads`` torch threads and is bit-identical for the
-same spec and shards, also across a kill and resume (:mod:`mixopt.training.resume`).
+float32. ``training.compile`` runs the steps through ``torch.compile``. On CPU the run uses
+``spec.threads`` torch threads, keeps freed host memory for the next step
+(:mod:`mixopt.training.allocator`), and is bit-identical for the same spec and shards, also across a kill and resume (:mod:`mixopt.training.resume`).
 ``tokens_per_second`` counts training steps only; ``wall_time_s`` and it count the time of every
 attempt up to its last resume checkpoint plus the final attempt (work redone after a kill once).
 """
@@ -28,6 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # proxies are built from a config,
 import torch  # noqa: E402
 
 from mixopt.core.progress import progress_line  # noqa: E402
+from mixopt.training.allocator import keep_freed_memory  # noqa: E402
 from mixopt.training.data import load_run_data  # noqa: E402
 from mixopt.training.evaluate import evaluate, lm_loss  # noqa: E402
 from mixopt.training.metrics import (  # noqa: E402
@@ -69,7 +71,8 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     # --- data: train tokens of weighted domains, validation windows [n, T + 1] of every domain
     vocab_size, train_tokens, windows = load_run_data(spec, shard_dirs)
 
-    # --- device, precision, threads
+    # --- device, precision, threads, and a host allocator that keeps each step's large blocks
+    keep_freed_memory()
     device, autocast, m["dtype"] = _device_and_precision(spec.device, spec.precision)
     m["device"] = str(device)
     if device.type == "cpu":
