@@ -7,7 +7,9 @@ system time). For each script under ``workflow/scripts/`` this starts a fresh in
 imports exactly the modules the script imports (read from its ``import`` lines, so it stays in step
 with the scripts) and prints the wall time (best of ``--repeats``) and which heavy packages came
 with them. Then it times a training job from process start to the end of a 1-step run (the
-training loop's own set-up: shards, model, optimiser, one step and one minimal evaluation).
+training loop's own set-up: shards, model, optimiser, one step and one minimal evaluation): in
+the job's own process, and as the workflow runs it, the job starting the training in a process of
+its own (:mod:`mixopt.training.launch`), which costs a second interpreter's start.
 
     python benchmarks/startup.py
     python benchmarks/startup.py --repeats 5 --scripts train_proxy propose aggregate
@@ -56,7 +58,6 @@ import json, numpy as np, sys
 from pathlib import Path
 from mixopt.settings import ModelShape, TrainingSettings, section_defaults
 from mixopt.training.spec import TrainSpec
-from mixopt.training.trial import train_proxy
 import dataclasses
 d = Path(sys.argv[1])
 ids = np.random.default_rng(0).integers(0, 4096, size=200_000).astype("uint16")
@@ -66,15 +67,21 @@ ids.tofile(d / "train.bin"); ids[:20_000].tofile(d / "val.bin")
 shape = ModelShape(layers=2, width=64, heads=2, context=128, batch=16, lr=3e-3)
 training = dataclasses.replace(TrainingSettings.from_dict(section_defaults("training")), checkpoints=1,
                                eval_tokens=129, threads=1, device="cpu")
-train_proxy(TrainSpec.from_settings({"random": 1.0}, "s", shape, 1, seed=0, training=training), {"random": d},
-            log=lambda _: None)
+spec = TrainSpec.from_settings({"random": 1.0}, "s", shape, 1, seed=0, training=training)
+if sys.argv[2] == "launched":  # what the job imports: no torch
+    from mixopt.training.launch import run_trial_processes
+    m = run_trial_processes(spec, {"random": d}, d / "metrics.json", extra={}, log=lambda _: None)
+else:
+    from mixopt.training.trial import train_proxy
+    m = train_proxy(spec, {"random": d}, log=lambda _: None)
+assert m["status"] == "ok", m["error"]
 """
 
 
-def first_step_seconds() -> float:
+def first_step_seconds(mode: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", FIRST_STEP, tmp], check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-c", FIRST_STEP, tmp, mode], check=True, cwd=ROOT)
         return time.perf_counter() - t
 
 
@@ -90,8 +97,10 @@ def main() -> None:
     for script in scripts:
         seconds, heavy = min((import_seconds(imported_modules(script)) for _ in range(args.repeats)), key=lambda r: r[0])
         print(f"{script.stem:<22} {seconds:9.2f}  {', '.join(heavy) or '-'}", flush=True)
-    first = min(first_step_seconds() for _ in range(args.repeats))
-    print(f"a training job, process start to the end of a 1-step run: {first:.2f} s (best of {args.repeats})")
+    for mode, what in (("in-process", "in the job's own process"), ("launched", "in a training process the job starts")):
+        first = min(first_step_seconds(mode) for _ in range(args.repeats))
+        print(f"a training job, process start to the end of a 1-step run {what}: {first:.2f} s "
+              f"(best of {args.repeats})", flush=True)
 
 
 if __name__ == "__main__":

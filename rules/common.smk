@@ -6,7 +6,7 @@ import pandas as pd
 from mixopt.config import check_settings
 from mixopt.data.documents import resolve_paths
 from mixopt.settings import Settings, with_defaults
-from mixopt.training.resources import trial_mem_mb
+from mixopt.training.resources import trial_gpus, trial_mem_mb, trial_threads
 
 # The config is checked against the schema once (mixopt's check names the key of the first bad
 # value and fills the schema's defaults in), typed, and checked against the files and tables it
@@ -96,6 +96,16 @@ def propose_inputs(wildcards):
 def train_mem_mb(wildcards, input):
     """Host memory of one training job, for its proposed scale (a resource function)."""
     return trial_mem_mb(SETTINGS, input.proposals, int(wildcards.j))
+
+
+def train_gpus(wildcards, input):
+    """GPUs of one training job: its proposed scale's `gpus` (one process each)."""
+    return trial_gpus(SETTINGS, input.proposals, int(wildcards.j))
+
+
+def train_threads(wildcards, input):
+    """CPU threads of one training job: `training.threads` for each of its processes."""
+    return trial_threads(SETTINGS, input.proposals, int(wildcards.j))
 
 
 def simulator_inputs(wildcards):

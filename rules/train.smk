@@ -10,13 +10,15 @@ rule train_proxy:
     params:
         settings=SETTINGS,
         watched=watched("scales", "training", "domains"),
-    threads: SETTINGS.training.threads
+    # a trial at a scale of `gpus: k` is k processes (torchrun) in this one job, on one node
+    threads: train_threads
     resources:
-        # profiles/slurm turns these into `--gpus=1 --mem=...` (and `--gpus=<model>:1` with a
-        # `gpu_model` set there); local runs ignore them. Memory follows the trial's own scale,
-        # read from proposals.csv, which exists by now: train jobs are created after `propose`
-        # (a checkpoint) has run. Runtime and its growth per retry are set in the profile.
-        gpu=1,
+        # profiles/slurm turns these into `--gpus=k --mem=... --cpus-per-task=...` (and
+        # `--gpus=<model>:k` with a `gpu_model` set there); local runs ignore gpu. GPUs, memory
+        # and CPUs follow the trial's own scale, read from proposals.csv, which exists by now:
+        # train jobs are created after `propose` (a checkpoint) has run. Runtime and its growth
+        # per retry are set in the profile.
+        gpu=train_gpus,
         mem_mb=train_mem_mb,
     log:
         "results/iter_{i}/trial_{j}/train.log",

@@ -8,13 +8,17 @@ workflow on the table back end, where a trial takes milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +29,7 @@ from conftest import REPO
 from mixopt.cli import main
 from mixopt.core.logs import log_to
 from mixopt.workflow.failures import SystematicFailure, check_systematic_failure, failures_summary
+from mixopt.workflow.locks import unlock
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -89,6 +94,11 @@ def test_bad_strategy_options(tmp_path, tiny_config, capsys):
 def test_bad_model_shape(tmp_path, tiny_config, capsys):
     tiny_config["scales"]["nano"]["heads"] = 3  # width 32
     refused(tmp_path, tiny_config, capsys, "config key 'scales.nano.heads'", "3 heads do not divide")
+
+
+def test_gpus_that_do_not_divide_the_batch(tmp_path, tiny_config, capsys):
+    tiny_config["scales"]["nano"]["gpus"] = 3  # batch 4
+    refused(tmp_path, tiny_config, capsys, "config key 'scales.nano.gpus'", "global batch of 4 rows")
 
 
 def test_yaml_syntax_error_names_file_line_and_column(tmp_path, capsys):
@@ -210,8 +220,125 @@ print(m["status"])
     assert "can't allocate memory" in m["error"]
 
 
-def _tiny_run(root: Path, lr: float = 1e-3, batch: int = 4):
-    """A 4-step run of a tiny proxy on random tokens: (spec, shard dirs)."""
+# --- a trial's training processes: killed, stopped, out of memory (mixopt.training.launch) -----
+
+JOB = """
+import json, os, sys
+from pathlib import Path
+if len(sys.argv) > 3:  # a memory cgroup to join first, as SLURM puts a job in one
+    Path(sys.argv[3]).write_text(str(os.getpid()))
+sys.path.insert(0, {tests!r})
+from test_faults import _tiny_run
+from mixopt.training.launch import run_trial_processes
+root, kw = Path(sys.argv[1]), json.loads(sys.argv[2])
+spec, shards = _tiny_run(root, batch=kw.pop("batch", 4), steps=kw.pop("steps", 4))
+m = run_trial_processes(spec, shards, root / "metrics.json", {{"trial": 0}}, resume=root / "resume.pt", **kw)
+print("status:", m["status"], m["error"])
+"""
+
+
+def start_job(root: Path, cgroup_procs: Path | None = None, **kw) -> subprocess.Popen:
+    """A trial's job, as the workflow's train_proxy runs it, in a process of its own."""
+    args = [str(root), json.dumps(kw)] + ([str(cgroup_procs)] if cgroup_procs else [])
+    return subprocess.Popen([sys.executable, "-c", JOB.format(tests=str(Path(__file__).parent)), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def worker_of(root: Path) -> int | None:
+    """The pid of the training process of the job in ``root``, once it runs."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_text()
+        except OSError:
+            continue
+        if proc.name.isdigit() and "mixopt.training.worker" in cmdline and str(root / "metrics.json") in cmdline:
+            return int(proc.name)
+    return None
+
+
+def wait_for(condition, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return found
+
+
+def test_a_stopped_job_records_nothing_and_its_rerun_resumes(tmp_path):
+    """SIGTERM to the job (a preemption, a time limit, scancel): passed on to the training, which
+    stops; no metrics.json, the resume file stays, the job fails saying so; the rerun resumes."""
+    job = start_job(tmp_path, steps=600, resume_every=20)
+    assert wait_for(lambda: (tmp_path / "resume.pt").exists()), job.communicate()[0][-2000:]
+    job.send_signal(signal.SIGTERM)
+    out = job.communicate(timeout=60)[0]
+    assert job.returncode != 0 and "TrainingInterrupted: the training was stopped by SIGTERM" in out, out[-2000:]
+    assert not (tmp_path / "metrics.json").exists() and (tmp_path / "resume.pt").exists()
+    assert wait_for(lambda: worker_of(tmp_path) is None, 10)  # nothing left training
+    rerun = start_job(tmp_path, steps=600, resume_every=20)
+    out = rerun.communicate(timeout=300)[0]
+    assert "resume: continuing from step" in out and "status: ok" in out, out[-2000:]
+
+
+def test_a_training_process_killed_alone_is_recorded_and_the_job_goes_on(tmp_path):
+    """SIGKILL to the training process only (the kernel does this; here the test does): the job
+    lives, records the trial as failed with what killed it, and ends normally."""
+    job = start_job(tmp_path, steps=100_000)
+    pid = wait_for(lambda: worker_of(tmp_path) if (tmp_path / "shards").exists() else None)
+    assert pid, job.communicate()[0][-2000:]
+    time.sleep(2)  # into its training
+    os.kill(pid, signal.SIGKILL)
+    out = job.communicate(timeout=60)[0]
+    assert job.returncode == 0, out[-2000:]
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["status"] == "failed" and m["trial"] == 0 and m["scale"] == "nano"
+    assert m["error"].startswith("the training process was killed by SIGKILL, with no OOM kill counted"), m["error"]
+
+
+@contextlib.contextmanager
+def memory_cgroup(limit_bytes: int):
+    """A new memory cgroup (v1 or v2) below this process's own, limited to ``limit_bytes``:
+    yields its ``cgroup.procs``. Skips when one cannot be made here (not root, no writable
+    memory controller)."""
+    from mixopt.training.launch import _memory_cgroup_files
+
+    swap = len(Path("/proc/swaps").read_text().splitlines()) > 1
+    for counter in _memory_cgroup_files():
+        folder = counter.parent / f"mixopt-test-{os.getpid()}"
+        memory, swap_limit = (("memory.max", ("memory.swap.max", "0")) if counter.name == "memory.events"
+                              else ("memory.limit_in_bytes", ("memory.memsw.limit_in_bytes", str(limit_bytes))))
+        try:
+            folder.mkdir()
+            (folder / memory).write_text(str(limit_bytes))
+            if swap:  # with swap the process would page out instead of being killed: no swap for it
+                (folder / swap_limit[0]).write_text(swap_limit[1])
+        except OSError:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+            continue
+        try:
+            yield folder / "cgroup.procs"
+        finally:
+            wait_for(lambda: not (folder / "cgroup.procs").read_text().strip(), 30)
+            folder.rmdir()
+        return
+    pytest.skip("no memory cgroup can be made here (needs root and a writable cgroup memory controller)")
+
+
+def test_a_trial_killed_by_the_oom_killer_is_recorded_as_out_of_memory(tmp_path):
+    """The job in a memory cgroup of 1 GB, as SLURM limits a job, and a batch that needs more: the
+    kernel's OOM killer kills the training process (it, not the job, by its oom_score_adj), and
+    the job records the trial as failed, `out of memory`, with the OOM kill it counted."""
+    with memory_cgroup(2**30) as procs:
+        job = start_job(tmp_path, procs, batch=16384)
+        out = job.communicate(timeout=300)[0]
+    assert job.returncode == 0, out[-3000:]
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["status"] == "failed", m
+    assert m["error"].startswith("out of memory: the training process was killed by SIGKILL, and the kernel's OOM "
+                                 "killer struck meanwhile (OOM kills cgroup "), m["error"]
+
+
+def _tiny_run(root: Path, lr: float = 1e-3, batch: int = 4, steps: int = 4):
+    """A ``steps``-step run of a tiny proxy on random tokens: (spec, shard dirs)."""
     import numpy as np
 
     from mixopt.settings import ModelShape, TrainingSettings, section_defaults
@@ -227,7 +354,7 @@ def _tiny_run(root: Path, lr: float = 1e-3, batch: int = 4):
     training = dataclasses.replace(TrainingSettings.from_dict(section_defaults("training")), checkpoints=1,
                                    eval_tokens=200, threads=1, device="cpu", precision="fp32")
     shape = ModelShape(layers=1, width=32, heads=2, context=32, batch=batch, lr=lr)
-    return TrainSpec.from_settings({"random": 1.0}, "nano", shape, 4, seed=0, training=training), {"random": folder}
+    return TrainSpec.from_settings({"random": 1.0}, "nano", shape, steps, seed=0, training=training), {"random": folder}
 
 
 def record(iteration: int, trial: int, error: str | None = None) -> tuple[Path, dict]:
@@ -298,14 +425,19 @@ def break_proposals(workdir: Path, trials: list[int]) -> None:
 
 def test_failed_trial_on_the_console_and_the_loop_goes_on(report_run):
     """The report's run (conftest.py): a person hand-edits one trial of iteration 1 into weights
-    summing to 1.5. It is recorded as failed, said on the console as it happens and in the summary
-    at the end, and the loop goes on to iteration 2 and the recommendation."""
+    summing to 1.5. It is recorded as failed, said on the console as it happens, when its iteration
+    ends and in the summary at the end, and the loop goes on to iteration 2 and the recommendation."""
     console = (report_run / "console.txt").read_text()
     line = "mixopt: trial FAILED: iteration 1, trial 3: ValueError:"
     assert console.count("mixopt: trial FAILED:") == 1 and line in console
     assert "(log: results/iter_1/trial_3/trial.log)" in console
     summary = console.index("mixopt: 1 of 12 trials failed:")
     assert console.index(line) < summary and "iteration 1, trial 3: ValueError" in console[summary:]
+    # again once iteration 1 has ended, from its aggregate step (Snakemake's own process: on SLURM,
+    # where the trial's line goes to its job's log, this one still reaches the console)
+    recap = console.index("mixopt: iteration 1: 1 of 4 trials failed:")
+    assert console.index(line) < recap < summary and "trial FAILED: iteration 1, trial 3" in console[recap:summary]
+    assert "mixopt: iteration 0:" not in console and "mixopt: iteration 2:" not in console  # none failed there
     results = report_run / "results"
     assert (results / "iter_2/proposals.csv").is_file() and (results / "best_mixture.yaml").is_file()
     assert json.loads((results / "iter_1/trial_3/metrics.json").read_text())["status"] == "failed"
@@ -337,8 +469,8 @@ def test_every_trial_failing_stops_the_loop_at_once(tmp_path):
 
 
 def test_kill_mid_iteration_then_rerun_loses_nothing(tmp_path, tiny_config):
-    """SIGKILL of snakemake while a trial trains: a second run meanwhile is refused, the rerun stops
-    at the stale lock until `--unlock`, then resumes the killed trial from its checkpoint (its log
+    """SIGKILL of snakemake while a trial trains: a second run meanwhile is refused, and so is
+    `mixopt unlock`; the rerun stops at the stale lock until `mixopt unlock`, then resumes the killed trial from its checkpoint (its log
     keeps both attempts), retrains nothing finished, and keeps its proposals."""
     import os
     import signal
@@ -369,6 +501,8 @@ def test_kill_mid_iteration_then_rerun_loses_nothing(tmp_path, tiny_config):
     wait_for(lambda: any(p.is_file() for p in logs), "no trial started")
     second = run(work)  # while the first runs
     assert second.returncode != 0 and "LockException" in second.stdout + second.stderr
+    live, said = unlock(work, ["--snakefile", str(REPO / "Snakefile"), "--configfile", str(work / "config.yaml")])
+    assert live == 1 and f"pid {first.pid}," in said and "its lock is live" in said, said  # mixopt unlock refuses
 
     def training() -> list[Path]:  # trials past their first resume checkpoint, not finished
         return [p for p in logs if p.is_file() and "resume checkpoint at step" in p.read_text()
@@ -383,7 +517,8 @@ def test_kill_mid_iteration_then_rerun_loses_nothing(tmp_path, tiny_config):
 
     stale = run(work, "--rerun-incomplete")
     assert stale.returncode != 0 and "Directory cannot be locked" in stale.stdout + stale.stderr
-    assert run(work, "--unlock").returncode == 0
+    code, said = unlock(work, ["--snakefile", str(REPO / "Snakefile"), "--configfile", str(work / "config.yaml")])
+    assert code == 0 and "its lock is removed" in said, said
     rerun = run(work, "--rerun-incomplete", "results/observations.csv")  # the loop, without its report
     assert rerun.returncode == 0, rerun.stderr[-3000:]
 

@@ -110,3 +110,19 @@ def test_state_dict_resumes_the_same_stream():
     assert resumed.counts == s.counts
     with pytest.raises(ValueError, match="domains"):
         MixtureSampler(tokens, {"a": 1.0}, CONTEXT, 8, seed=0).load_state_dict(state)
+
+
+def test_ranks_share_out_the_one_process_batch():
+    """Data-parallel ranks: rank r's rows are rows r*B/k.. of the one-process run's batch, every
+    step, and each rank's counts and state are the one-process sampler's (the global batch)."""
+    tokens, weights = labelled_tokens(3_000, ["a", "b", "c"]), {"a": 0.5, "b": 0.3, "c": 0.2}
+    whole = MixtureSampler(tokens, weights, CONTEXT, 12, seed=4)
+    ranks = [MixtureSampler(tokens, weights, CONTEXT, 12, seed=4, rank=r, world=3) for r in range(3)]
+    for _ in range(5):
+        x, y = whole.next_batch()
+        parts = [s.next_batch() for s in ranks]
+        assert all(p[0].shape == (4, CONTEXT) for p in parts)
+        assert torch.equal(torch.cat([p[0] for p in parts]), x) and torch.equal(torch.cat([p[1] for p in parts]), y)
+    assert all(s.counts == whole.counts and s.state_dict()["rng"] == whole.state_dict()["rng"] for s in ranks)
+    with pytest.raises(ValueError, match="cannot be split among 5 processes"):
+        MixtureSampler(tokens, weights, CONTEXT, 12, seed=4, rank=0, world=5)

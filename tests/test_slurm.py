@@ -4,13 +4,15 @@ tests/slurm/slurm-up.sh starts munged, slurmctld and slurmd with two fake GPUs (
 slurm-down.sh stops them; the packages come from tests/slurm/install.sh, which .ci/run calls.
 A tiny config runs twice, locally and through the real plugin with the project's profile (only
 the partition, account and job-status settings changed, as a one-node test cluster needs): every
-trial must have been a SLURM job that asked for a GPU, and the results must equal the local run's,
-although one trial's job is cancelled mid-run (as a preemption would) and resumed by its retry.
+trial must have been a SLURM job that asked for its GPUs (one trial is at a scale of 2 processes,
+one job of 2 GPUs), and the results must equal the local run's, although one trial's job is
+cancelled mid-run (as a preemption would) and resumed by its retry.
 Without SLURM (not root, no apt, the install failed) the test is skipped, saying why.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -84,7 +86,7 @@ def test_profile_leaves_only_partition_and_account_to_edit():
     assert "cpus_per_task" not in profile["default-resources"]  # it would override every rule's threads
     assert "attempt" in profile["set-resources"]["train_proxy"]["runtime"]  # longer on each retry
     rules = "\n".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
-    assert "gpu=1," in rules and "mem_mb=train_mem_mb" in rules
+    assert "gpu=train_gpus," in rules and "mem_mb=train_mem_mb" in rules and "threads: train_threads" in rules
     for rule in ("aggregate", "propose", "recommend", "plot_convergence", "table_trial"):
         assert re.search(rf"localrules:[^:]*\b{rule},", rules), rule
 
@@ -92,7 +94,7 @@ def test_profile_leaves_only_partition_and_account_to_edit():
 def test_memory_follows_the_trials_scale(tmp_path):
     from mixopt.settings import Settings, with_defaults
     from mixopt.training.model import parameter_count
-    from mixopt.training.resources import proxy_params, train_mem_mb, trial_mem_mb
+    from mixopt.training.resources import proxy_params, train_mem_mb, trial_gpus, trial_mem_mb, trial_threads
 
     scales = {"small": {"layers": 2, "width": 64, "heads": 2, "context": 128, "batch": 16, "lr": 0.003},
               "big": {"layers": 8, "width": 512, "heads": 8, "context": 1024, "batch": 32, "lr": 0.001}}
@@ -106,6 +108,15 @@ def test_memory_follows_the_trials_scale(tmp_path):
     pd.DataFrame({"trial": [0, 1, 2], "scale": ["small", "big", "typo"]}).to_csv(proposals, index=False)
     assert [trial_mem_mb(config, proposals, j) for j in range(3)] == [2304, 3072, 3072]  # unknown: the largest
     assert train_mem_mb(big, 4096, "cpu") > 10 * train_mem_mb(big, 4096, "cuda")  # a CPU run holds activations
+    # a scale of k processes: k GPUs, k x training.threads CPUs, k processes' memory (each with its
+    # batch / k rows of activations on a CPU)
+    eight = big.replace(gpus=8)
+    assert 7 * train_mem_mb(big, 4096) < train_mem_mb(eight, 4096) <= 8 * train_mem_mb(big, 4096)
+    assert train_mem_mb(eight, 4096, "cpu") < 8 * train_mem_mb(big, 4096, "cpu")
+    wide = dataclasses.replace(config, scales={**config.scales, "big": eight},
+                               training=config.training.replace(threads=3))
+    assert [(trial_gpus(wide, proposals, j), trial_threads(wide, proposals, j)) for j in range(3)] == \
+        [(1, 3), (8, 24), (8, 24)]  # unknown scale: the most any scale needs
     assert all(train_mem_mb(big, v) % 256 == 0 for v in (4096, 50000))
     odd = small.replace(ffn_width=100, layers=3)
     for vocab in (320, 4096):  # the formula counts what the model really has
@@ -115,21 +126,28 @@ def test_memory_follows_the_trials_scale(tmp_path):
 
 def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, tmp_path, tiny_config, capsys):
     config = tiny_config
-    # One iteration of two trials in parallel: two iterations took 250-280 s on a loaded 2-core
-    # machine, where every job's Python start-up competes for the cores.
+    # One iteration of two trials: two iterations took 250-280 s on a loaded 2-core machine, where
+    # every job's Python start-up competes for the cores.
     config["budget"] = {"iterations": 1, "initial_design": 2, "trials_per_iteration": 2}
     # 800 steps (a few seconds) with a resume file every 50: long enough to cancel a job mid-run
     config["target"]["tokens"] = 4 * 32 * 800
     config["training"]["resume_every"] = 50
+    # nano's shape trained by 2 processes (torchrun, gloo on the CPU) in one job of 2 GPUs
+    config["scales"]["nano2"] = {**config["scales"]["nano"], "gpus": 2}
     local, cluster = tmp_path / "local", tmp_path / "slurm"
     for d in (local, cluster):
         d.mkdir()
         write_config(d, config)
 
-    # The tokenizer and shards once, copied (mtimes kept, so nothing is redone); then the loop
-    # twice at the same time: locally and through SLURM.
-    snakemake(local, *(f"results/data/{d}/meta.json" for d in config["domains"]))
-    for sub in ("tokenizer", "data"):
+    # The tokenizer, the shards and the design once, copied (mtimes kept, so nothing is redone);
+    # a person moves trial 1 to the 2-process scale; then the loop twice at the same time:
+    # locally and through SLURM.
+    snakemake(local, "results/iter_0/proposals.csv")
+    design = local / "results/iter_0/proposals.csv"
+    edited = pd.read_csv(design)
+    edited.loc[edited["trial"] == 1, "scale"] = "nano2"
+    edited.to_csv(design, index=False)
+    for sub in ("tokenizer", "data", "iter_0"):
         shutil.copytree(local / "results" / sub, cluster / "results" / sub)
 
     # The project's profile as a user with this cluster would edit it: partition and account;
@@ -172,7 +190,9 @@ def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, t
     for slurm_id, job in jobs.items():
         assert job["JobState"] == ("CANCELLED" if slurm_id == cancelled[0] else "COMPLETED"), (slurm_id, job)
         assert job["Comment"].startswith("rule_train_proxy_wildcards_"), job["Comment"]
-        assert job["TresPerJob"] == "gres:gpu:1", job  # the rule's gpu=1 became --gpus=1
+        # the trial's scale gave the rule's gpu= (--gpus=k) and threads (--cpus-per-task=k)
+        gpus = 2 if job["Comment"].endswith("_0_1") else 1
+        assert job["TresPerJob"] == f"gres:gpu:{gpus}" and job["NumCPUs"] == str(gpus), job
         assert job["Partition"] == "debug"
     limits = sorted((job["Comment"], job["TimeLimit"]) for job in jobs.values())
     assert limits == [("rule_train_proxy_wildcards_0_0", "01:00:00"), ("rule_train_proxy_wildcards_0_0", "02:00:00"),
@@ -189,6 +209,7 @@ def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, t
 
     expected, got = results(local), results(cluster)
     assert len(got["metrics"]) == 2 and all(m["status"] == "ok" for m in got["metrics"].values())
+    assert [m["processes"] for m in got["metrics"].values()] == [1, 2]  # trial 1: 2 ranks in one job
     assert got == expected  # bit-identical losses (the same seeds, CPU, one thread), resumed or not
     assert not list(cluster.glob("results/iter_*/trial_*/resume.pt"))  # written mid-run, removed at the end
     observations = pd.read_csv(cluster / "results" / "observations.csv")

@@ -1,5 +1,5 @@
-"""The ``mixopt`` command: ``mixopt bench CONFIG``, ``mixopt suite SUITE``, ``mixopt predict CONFIG`` and
-``mixopt status [DIR]``."""
+"""The ``mixopt`` command: ``mixopt bench CONFIG``, ``mixopt suite SUITE``, ``mixopt predict CONFIG``,
+``mixopt check CONFIG``, ``mixopt status [DIR]`` and ``mixopt unlock [DIR]``."""
 
 from __future__ import annotations
 
@@ -148,6 +148,17 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unlock(args: argparse.Namespace) -> int:
+    from mixopt.workflow.locks import unlock
+
+    if not Path(args.dir).is_dir():
+        print(f"mixopt unlock: {args.dir} is not a directory", file=sys.stderr)
+        return 2
+    code, message = unlock(args.dir, args.snakemake_args)
+    print(f"mixopt unlock: {message}", file=sys.stderr if code else sys.stdout)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mixopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,7 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("dir", nargs="?", default=".", help="the project directory holding results/ (default: .)")
     status.add_argument("--configfile", help="the config the loop ran with (default: DIR/config.yaml)")
     status.set_defaults(run=_status)
+
+    unlock = sub.add_parser("unlock", help="remove the lock a killed snakemake left, unless a snakemake still runs there")
+    unlock.add_argument("dir", nargs="?", default=".", help="the project directory (default: .)")
+    unlock.add_argument("snakemake_args", nargs=argparse.REMAINDER,
+                        help="after --: what else snakemake --unlock needs, e.g. -- --configfile other.yaml")
+    unlock.set_defaults(run=_unlock)
     args = parser.parse_args(argv)
+    if getattr(args, "snakemake_args", None) and args.snakemake_args[0] == "--":
+        args.snakemake_args = args.snakemake_args[1:]
     return args.run(args)
 
 

@@ -149,6 +149,8 @@ class ModelShape(_Section):
         batch: sequences per optimiser step.
         lr: peak learning rate of the schedule.
         ffn_width: inner width of the SwiGLU MLP; ``None`` means ``4 * width``.
+        gpus: processes (one GPU each) that train a run of this shape together, as one job;
+            ``batch`` is the global batch, split evenly among them.
     """
 
     layers: int
@@ -158,9 +160,10 @@ class ModelShape(_Section):
     batch: int
     lr: float
     ffn_width: int | None = None
+    gpus: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("layers", "width", "heads", "context", "batch"):
+        for name in ("layers", "width", "heads", "context", "batch", "gpus"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"ModelShape.{name} must be a positive int, got {value!r}")
@@ -170,6 +173,8 @@ class ModelShape(_Section):
             raise ValueError(f"ModelShape.ffn_width must be a positive int or None, got {self.ffn_width!r}")
         if self.width % self.heads:
             raise ValueError(f"ModelShape.width={self.width} is not divisible by heads={self.heads}")
+        if self.batch % self.gpus:
+            raise ValueError(f"ModelShape.batch={self.batch} is not divisible by gpus={self.gpus}")
         if isinstance(self.lr, str):  # YAML reads 3e-3 (no dot) as a string; accept both spellings
             object.__setattr__(self, "lr", float(self.lr))
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
@@ -474,6 +479,9 @@ class Settings:
             if shape["width"] % shape["heads"]:
                 raise ConfigError(f"config key 'scales.{name}.heads': {shape['heads']} heads do not divide "
                                   f"width {shape['width']}")
+            if shape["batch"] % shape.get("gpus", 1):
+                raise ConfigError(f"config key 'scales.{name}.gpus': {shape['gpus']} processes cannot share a "
+                                  f"global batch of {shape['batch']} rows evenly")
             scales[name] = ModelShape.from_dict(shape)
         settings = cls(
             seed=config["seed"],

@@ -1,4 +1,5 @@
-"""The ``train`` back end: every trial is a real proxy run on the tokenized domains.
+"""The ``train`` back end: every trial is a real proxy run on the tokenized domains, trained in
+processes of its own (:mod:`mixopt.training.launch`: one, or torchrun's k for ``gpus: k``).
 
 The problem it answers for comes from the settings alone: the domains, each scale's parameter
 count (by formula, :func:`~mixopt.training.resources.proxy_params`, so a light job such as
@@ -22,7 +23,10 @@ from mixopt.corpora.builtin import BUILTIN_DOMAINS, missing_sources
 from mixopt.data.documents import resolve_paths
 from mixopt.data.preflight import check_domain_text
 from mixopt.settings import Settings
+from mixopt.training.launch import run_trial_processes
+from mixopt.training.metrics import failed_metrics
 from mixopt.training.resources import proxy_params
+from mixopt.training.spec import TrainSpec
 
 #: The resume checkpoint of a trial sits next to its metrics.json. It is no declared output, so
 #: Snakemake keeps it when a killed job's outputs are cleaned up, and the rerun resumes from it.
@@ -74,15 +78,16 @@ class TrainingBackend:
         return None
 
     def run(self, trial: Trial, out_path: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
-        """Train ``trial`` and write its metrics.json (required: the resume file sits beside it).
+        """Train ``trial`` in processes of its own (``scales.<s>.gpus`` of them) and write its
+        metrics.json (required: the resume file sits beside it).
 
-        A trial that cannot be a run (a scale the config lacks, a bad spec) is written as failed.
+        A trial that cannot be a run (a scale the config lacks, a bad spec) is written as failed,
+        and so is one whose training dies without a record (out of memory:
+        :mod:`mixopt.training.launch`).
+
+        Raises:
+            TrainingInterrupted: the training was stopped (a preemption, Ctrl-C): nothing written.
         """
-        # torch and transformers: only a training job needs them, not the light jobs using the problem
-        from mixopt.training.metrics import failed_metrics
-        from mixopt.training.spec import TrainSpec
-        from mixopt.training.trial import run_trial
-
         if out_path is None:
             raise ValueError("a training trial needs the path of its metrics.json")
         out_path = Path(out_path)
@@ -98,8 +103,9 @@ class TrainingBackend:
             log(f"trial not run: {record['error']}")
             write_json(record, out_path)
             return record
-        return run_trial(spec, self.shard_dirs, out_path, extra=trial.ids(), log=log,
-                         resume=out_path.with_name(RESUME_FILE), resume_every=self.settings.training.resume_every)
+        return run_trial_processes(spec, self.shard_dirs, out_path, extra=trial.ids(), log=log,
+                                   resume=out_path.with_name(RESUME_FILE),
+                                   resume_every=self.settings.training.resume_every)
 
     def preflight(self, base_dir: str | Path = ".") -> None:
         """The tokenizer directory and every domain's sources or files exist (ConfigError naming

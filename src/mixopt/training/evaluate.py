@@ -2,7 +2,9 @@ r"""Next-token loss and the fixed per-domain evaluation of a proxy.
 
 Every domain is evaluated on the same windows at every checkpoint: the first
 ``n * (context + 1)`` tokens of its ``val.bin``, cut into ``n`` non-overlapping windows. The loss
-is the mean cross-entropy over all ``n * context`` predicted tokens, accumulated in float64.
+is the mean cross-entropy over all ``n * context`` predicted tokens, accumulated in float64. A run
+of several processes splits each domain's batches of windows among them and sums their losses
+(:mod:`mixopt.training.distributed`): every batch is the one the one-process run evaluates.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from mixopt.training.distributed import Ranks, all_sum
 
 __all__ = ["eval_windows", "evaluate", "lm_loss"]
 
@@ -53,7 +57,7 @@ def eval_windows(tokens: np.ndarray, context: int, eval_tokens: int) -> torch.Te
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, windows: Mapping[str, torch.Tensor], batch: int,
-             autocast: Callable[[], AbstractContextManager]) -> dict[str, float]:
+             autocast: Callable[[], AbstractContextManager], ranks: Ranks = Ranks()) -> dict[str, float]:
     """Mean next-token loss per domain over its fixed windows.
 
     Args:
@@ -61,18 +65,21 @@ def evaluate(model: torch.nn.Module, windows: Mapping[str, torch.Tensor], batch:
         windows: Domain -> int64 windows ``[n, T + 1]`` on the model's device.
         batch: Windows per forward pass.
         autocast: Makes the precision context of a forward pass.
+        ranks: The run's processes: rank r evaluates batches r, r + world, ... of each domain;
+            every rank calls this and gets the same losses.
 
     Returns:
         Domain -> mean loss over its ``n * T`` predicted tokens, in the order of ``windows``.
     """
     model.eval()
-    losses = {}
+    totals = {}
     for name, w in windows.items():
         total = torch.zeros((), dtype=torch.float64, device=w.device)
-        for i in range(0, len(w), batch):
+        for i in range(ranks.rank * batch, len(w), ranks.world * batch):
             chunk = w[i : i + batch]
             with autocast():
                 total += lm_loss(model, chunk[:, :-1], chunk[:, 1:], reduction="sum").double()
-        losses[name] = (total / w[:, 1:].numel()).item()
+        totals[name] = total
+    summed = all_sum(torch.stack(list(totals.values())), ranks)  # [domains], one collective
     model.train()
-    return losses
+    return {name: (summed[k] / w[:, 1:].numel()).item() for k, (name, w) in enumerate(windows.items())}

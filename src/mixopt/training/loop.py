@@ -11,9 +11,16 @@ Precision: ``training.precision`` (:mod:`mixopt.training.precision`): ``auto`` i
 on a CUDA device or CPU that computes bf16 natively, else float32; the loss is always computed in
 float32. ``training.compile`` runs the steps through ``torch.compile``. On CPU the run uses
 ``spec.threads`` torch threads, keeps freed host memory for the next step
-(:mod:`mixopt.training.allocator`), and is bit-identical for the same spec and shards, also across a kill and resume (:mod:`mixopt.training.resume`).
+(:mod:`mixopt.training.allocator`), and is bit-identical for the same spec and shards, also across
+a kill and resume (:mod:`mixopt.training.resume`).
 ``tokens_per_second`` counts training steps only; ``wall_time_s`` and it count the time of every
 attempt up to its last resume checkpoint plus the final attempt (work redone after a kill once).
+
+Several processes (``scales.<s>.gpus: k``, started by torchrun; :mod:`mixopt.training.distributed`)
+train one run as nanoGPT does: DistributedDataParallel over the same seeded model, each rank on
+its rows of the one-process run's global batch, train losses averaged over the ranks at each
+pause and validation losses summed over them, so every rank sees the same numbers and takes the
+same branches. Rank 0 alone logs and writes the resume file.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import torch  # noqa: E402
 from mixopt.core.progress import progress_line  # noqa: E402
 from mixopt.training.allocator import keep_freed_memory  # noqa: E402
 from mixopt.training.data import load_run_data  # noqa: E402
+from mixopt.training.distributed import Ranks, all_sum, gather, join  # noqa: E402
 from mixopt.training.evaluate import evaluate, lm_loss  # noqa: E402
 from mixopt.training.metrics import (  # noqa: E402
     check_train_losses,
@@ -39,7 +47,7 @@ from mixopt.training.metrics import (  # noqa: E402
 )
 from mixopt.training.model import build_model, count_parameters  # noqa: E402
 from mixopt.training.precision import autocast_for  # noqa: E402
-from mixopt.training.resume import load_resume, restore_resume, resume_key, save_resume  # noqa: E402
+from mixopt.training.resume import load_resume, rank_state, restore_resume, resume_key, save_resume  # noqa: E402
 from mixopt.training.sampler import MixtureSampler  # noqa: E402
 from mixopt.training.schedule import lr_at  # noqa: E402
 from mixopt.training.spec import TrainSpec, checkpoint_steps  # noqa: E402
@@ -53,12 +61,14 @@ PROGRESS_LINES = 20
 
 
 def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], None], metrics: dict[str, Any],
-          resume: Path | None = None, resume_every: int = 0) -> None:
+          resume: Path | None = None, resume_every: int = 0, ranks: Ranks = Ranks()) -> None:
     """Train the proxy of ``spec`` on ``shard_dirs``, writing results into ``metrics`` (the
     :func:`~mixopt.training.metrics.empty_metrics` schema) as they become known.
 
     With ``resume`` and ``resume_every > 0``: resume from that file when it holds a checkpoint of
     this run, and write one there every ``resume_every`` steps (before the last step).
+    With ``ranks`` of several processes, every rank calls this (it joins their process group);
+    only rank 0 logs.
 
     Raises:
         NonFiniteLoss: a train or validation loss was NaN/inf (names the step).
@@ -67,16 +77,18 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     t_start = time.perf_counter()
     m, shape = metrics, spec.shape
     T, B = shape.context, shape.batch
+    log = log if ranks.main else _silent
 
     # --- data: train tokens of weighted domains, validation windows [n, T + 1] of every domain
     vocab_size, train_tokens, windows = load_run_data(spec, shard_dirs)
 
     # --- device, precision, threads, and a host allocator that keeps each step's large blocks
     keep_freed_memory()
-    device, autocast, m["dtype"] = _device_and_precision(spec.device, spec.precision)
-    m["device"] = str(device)
+    device, autocast, m["dtype"] = _device_and_precision(spec.device, spec.precision, ranks.local_rank)
+    m["device"], m["processes"] = str(device), ranks.world
     if device.type == "cpu":
         torch.set_num_threads(spec.threads)
+    join(ranks, device)
     torch.manual_seed(spec.seed)
     windows = {name: w.to(device) for name, w in windows.items()}
 
@@ -85,16 +97,22 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     counts = count_parameters(model)
     m["n_params"], m["n_params_embedding"] = counts["total"], counts["embedding"]
     m["n_params_non_embedding"] = counts["non_embedding"]
-    # training.compile: steps run the compiled module; evaluation, state dicts and resume files use
-    # the module itself (the compiled one shares its parameters)
+    # training.compile: steps run the compiled module, and several processes step through DDP
+    # (which averages the gradients); evaluation, state dicts and resume files use the module
+    # itself (the wrappers share its parameters)
     forward = torch.compile(model) if spec.compile else model
+    if ranks.world > 1:
+        forward = torch.nn.parallel.DistributedDataParallel(
+            forward, device_ids=[device] if device.type == "cuda" else None)
     optimizer = _adamw(model, shape.lr, spec.weight_decay)
-    sampler = MixtureSampler(train_tokens, spec.mixture, context=T, batch=B, seed=spec.seed)
+    sampler = MixtureSampler(train_tokens, spec.mixture, context=T, batch=B, seed=spec.seed, rank=ranks.rank,
+                             world=ranks.world)
     m["domain_sequences"], m["domain_epochs"] = sampler.counts, sampler.epochs
 
     ckpts = set(checkpoint_steps(spec.steps, spec.n_checkpoints))
     log_every = max(1, spec.steps // PROGRESS_LINES)
     step_losses = torch.zeros(spec.steps, device=device)  # [steps], on device: no per-step sync on GPU
+    # (this rank's rows until a pause; from then on the mean over the ranks)
     last_ckpt = last_log = start = 0
     train_time = earlier_wall_time = 0.0
     log(f"{spec.scale}: {counts['total']:,} params, {spec.steps} steps x {B * T} tokens on {device} "
@@ -105,7 +123,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     key = resume_key(spec, shard_dirs) if resume_every > 0 else None
     state = load_resume(Path(resume), key, log) if resume_every > 0 else None
     if state is not None:
-        restore_resume(state, model, optimizer, sampler, device)
+        restore_resume(state, model, optimizer, sampler, device, ranks.rank)
         step_losses.copy_(state["step_losses"].to(device))
         start = last_log = state["step"]
         last_ckpt, train_time, earlier_wall_time = state["last_ckpt"], state["train_time"], state["wall_time"]
@@ -135,6 +153,8 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
         pause = step % log_every == 0 or step in ckpts or save_now  # the only steps that sync with the device
 
         if pause:
+            if ranks.world > 1:  # every rank checks and records the same mean
+                step_losses[last_log:step] = all_sum(step_losses[last_log:step].clone(), ranks) / ranks.world
             seen = check_train_losses(step_losses, last_log, step)
             dt = time.perf_counter() - t0
             train_time += dt
@@ -146,7 +166,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
                               elapsed_s=time.perf_counter() - t_start, eta_s=(spec.steps - step) * step_time))
             last_log = step
         if step in ckpts:
-            losses = evaluate(model, windows, B, autocast)
+            losses = evaluate(model, windows, B, autocast, ranks)
             check_validation_losses(step, losses)
             train_loss = step_losses[last_ckpt:step].mean().item()  # mean since the previous checkpoint
             m["checkpoints"].append(checkpoint_record(step, step * B * T, counts["total"], train_loss, losses))
@@ -154,10 +174,12 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
             last_ckpt = step
             log(f"checkpoint {step}: " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
         if save_now:
-            save_resume(Path(resume), key, model, optimizer, sampler, device, {
-                "step": step, "step_losses": step_losses.cpu(), "last_ckpt": last_ckpt, "train_time": train_time,
-                "wall_time": earlier_wall_time + time.perf_counter() - t_start, "checkpoints": m["checkpoints"],
-            })
+            states = gather(rank_state(sampler, device), ranks)  # every rank's sampler and RNGs
+            if ranks.main:
+                save_resume(Path(resume), key, model, optimizer, states, {
+                    "step": step, "step_losses": step_losses.cpu(), "last_ckpt": last_ckpt, "train_time": train_time,
+                    "wall_time": earlier_wall_time + time.perf_counter() - t_start, "checkpoints": m["checkpoints"],
+                })
             log(f"resume checkpoint at step {step}: {resume}")
         if pause:
             t0 = time.perf_counter()  # evaluation, logging and resume files are not training throughput
@@ -166,10 +188,19 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     m["wall_time_s"] = earlier_wall_time + time.perf_counter() - t_start
 
 
-def _device_and_precision(name: str, precision: str) -> tuple[torch.device, Callable[[], AbstractContextManager], str]:
-    """The device of ``training.device`` (``auto``: CUDA when there is one), the autocast context of
-    a forward pass there at ``training.precision``, and the name of its compute dtype."""
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+def _silent(_: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def _device_and_precision(name: str, precision: str, local_rank: int = 0
+                          ) -> tuple[torch.device, Callable[[], AbstractContextManager], str]:
+    """The device of ``training.device`` (``auto``: CUDA when there is one; this rank's GPU), the
+    autocast context of a forward pass there at ``training.precision``, and the name of its
+    compute dtype."""
+    kind = ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+    device = torch.device(kind, local_rank) if kind == "cuda" else torch.device(kind)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     autocast, dtype = autocast_for(device, precision)
     return device, autocast, dtype
 

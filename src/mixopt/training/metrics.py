@@ -5,21 +5,28 @@ The schema (keys in this order)::
     status: "running" | "ok" | "failed"; error: None | "<ExceptionType>: <message>"
     mixture, scale, shape (dict), seed, steps, tokens_per_step (batch * context)
     n_params, n_params_embedding, n_params_non_embedding   (tied weights once; None if unbuilt)
-    device, dtype ("bfloat16" or "float32", training.precision), compiled (training.compile)
+    device, processes (ranks that trained it: scales.<s>.gpus), dtype ("bfloat16" or "float32",
+    training.precision), compiled (training.compile)
     checkpoints: [{step, tokens, flops (6 N D), train_loss (mean since previous), losses: {domain: loss}}]
     domain_sequences: {domain: sequences drawn}; domain_epochs: {domain: passes over its training
     tokens}; wall_time_s; tokens_per_second; torch_version
+
+This module does not import torch (its version comes from the package's metadata): the job that
+starts a trial's training processes records with it a run that died without a record of its own.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
-
-import torch
+from functools import lru_cache
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any, Mapping
 
 from mixopt.core.flops import training_flops
 from mixopt.training.spec import TrainSpec
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["NonFiniteLoss", "checkpoint_record", "empty_metrics", "failed_metrics", "check_train_losses",
            "check_validation_losses"]
@@ -50,6 +57,7 @@ def empty_metrics(spec: TrainSpec | None) -> dict[str, Any]:
         "n_params_embedding": None,
         "n_params_non_embedding": None,
         "device": None,
+        "processes": spec.shape.gpus if spec else None,
         "dtype": None,
         "compiled": spec.compile if spec else None,
         "checkpoints": [],
@@ -57,8 +65,13 @@ def empty_metrics(spec: TrainSpec | None) -> dict[str, Any]:
         "domain_epochs": {},
         "wall_time_s": None,
         "tokens_per_second": None,
-        "torch_version": torch.__version__,
+        "torch_version": _torch_version(),
     }
+
+
+@lru_cache(maxsize=1)
+def _torch_version() -> str:
+    return version("torch")
 
 
 def failed_metrics(error: str, spec: TrainSpec | None = None) -> dict[str, Any]:
@@ -91,7 +104,7 @@ def check_train_losses(step_losses: torch.Tensor, start: int, stop: int) -> torc
         NonFiniteLoss: naming the first step whose loss is NaN or infinite.
     """
     seen = step_losses[start:stop].cpu()
-    bad = (~torch.isfinite(seen)).nonzero()
+    bad = (~seen.isfinite()).nonzero()
     if len(bad):
         first = start + int(bad[0, 0])
         raise NonFiniteLoss(first + 1, "train loss", float(step_losses[first]))

@@ -1,10 +1,12 @@
 r"""Resume checkpoints: what a killed (preempted, timed-out) run restarts from.
 
-A resume file holds the model, the optimiser, the sampler (its RNG and counts), every global RNG
-(torch, CUDA, numpy, Python), and the loop's progress: the step, the per-step train losses, the
-metrics so far and the time spent. It is keyed by :func:`resume_key`, so a run never resumes from a
-file of another spec or other shards. A killed-and-resumed run gives the same metrics as an
-uninterrupted one (bit-identical on CPU), timing aside.
+A resume file holds the model, the optimiser, each rank's sampler (its RNG and counts) and global
+RNGs (torch, CUDA, numpy, Python), and the loop's progress: the step, the per-step train losses,
+the metrics so far and the time spent. A run of several processes writes one file, from rank 0,
+with every rank's states (:func:`rank_state`, gathered); each rank restores its own. It is keyed
+by :func:`resume_key`, so a run never resumes from a file of another spec or other shards. A
+killed-and-resumed run gives the same metrics as an uninterrupted one (bit-identical on CPU),
+timing aside.
 
 The file is a ``torch.save`` of plain types and tensors, read back with ``weights_only=True``.
 """
@@ -24,9 +26,9 @@ from mixopt.core.atomic import atomic_open
 from mixopt.training.sampler import MixtureSampler
 from mixopt.training.spec import TrainSpec
 
-__all__ = ["RESUME_FORMAT", "load_resume", "restore_resume", "resume_key", "save_resume"]
+__all__ = ["RESUME_FORMAT", "load_resume", "rank_state", "restore_resume", "resume_key", "save_resume"]
 
-RESUME_FORMAT = 1
+RESUME_FORMAT = 2
 
 
 def resume_key(spec: TrainSpec, shard_dirs: Mapping[str, Path]) -> str:
@@ -38,8 +40,7 @@ def resume_key(spec: TrainSpec, shard_dirs: Mapping[str, Path]) -> str:
         files = {f.name: f.stat().st_size for f in sorted(d.glob("*.bin"))}
         meta = (d / "meta.json").read_text() if (d / "meta.json").is_file() else None
         shards[name] = {"meta": meta, "files": files}
-    spec_dict = {**spec.__dict__, "shape": spec.shape.to_dict()}
-    text = json.dumps({"format": RESUME_FORMAT, "spec": spec_dict, "shards": shards}, sort_keys=True, default=str)
+    text = json.dumps({"format": RESUME_FORMAT, "spec": spec.to_dict(), "shards": shards}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -59,36 +60,37 @@ def load_resume(path: Path, key: str, log: Callable[[str], None]) -> dict[str, A
     return state
 
 
+def rank_state(sampler: MixtureSampler, device: torch.device) -> dict[str, Any]:
+    """What one rank restores from a resume file: its sampler and its global RNGs (the CUDA one of
+    ``device``, if any)."""
+    return {"sampler": sampler.state_dict(), "rng": _rng_state(device)}
+
+
 def save_resume(path: Path, key: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                sampler: MixtureSampler, device: torch.device, progress: Mapping[str, Any]) -> None:
+                ranks: list[dict[str, Any]], progress: Mapping[str, Any]) -> None:
     """Write a resume checkpoint to ``path`` atomically (a kill never leaves half a file).
 
     Args:
         key: :func:`resume_key` of the run.
-        device: The run's device (whose CUDA RNG, if any, is saved).
+        ranks: :func:`rank_state` of every rank, in rank order.
         progress: The loop's bookkeeping (at least ``step``), stored as given beside the model,
-            optimiser, sampler and RNG states.
+            optimiser and the ranks' states.
     """
-    state = {
-        "key": key,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "sampler": sampler.state_dict(),
-        "rng": _rng_state(device),
-        **progress,
-    }
+    state = {"key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "ranks": list(ranks),
+             **progress}
     with atomic_open(path, "wb") as f:  # tmp file + os.replace
         torch.save(state, f)
 
 
 def restore_resume(state: Mapping[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                   sampler: MixtureSampler, device: torch.device) -> None:
-    """Load model, optimiser, sampler and every RNG from a :func:`load_resume` state; the loop's
-    own progress (``state["step"]`` and the rest) is the caller's to read."""
+                   sampler: MixtureSampler, device: torch.device, rank: int = 0) -> None:
+    """Load model, optimiser, and rank ``rank``'s sampler and RNGs from a :func:`load_resume` state;
+    the loop's own progress (``state["step"]`` and the rest) is the caller's to read."""
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    sampler.load_state_dict(state["sampler"])
-    _set_rng_state(state["rng"], device)
+    mine = state["ranks"][rank]
+    sampler.load_state_dict(mine["sampler"])
+    _set_rng_state(mine["rng"], device)
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:

@@ -48,17 +48,25 @@ class MixtureSampler:
     Domains are visited in sorted-name order when mapping random draws to domains, so the
     stream depends on the mixture's contents, not on the insertion order of the dict.
 
+    Several processes (data-parallel ranks) share one run's global batch: each rank's sampler
+    draws every row's domain and offset from the same seeded stream, as the one-process run does,
+    and returns only its own ``batch / world`` rows (rank r: rows ``r * batch / world`` onwards).
+    Together the ranks see exactly the global batch of the one-process run, and their states and
+    :attr:`counts` (of the global batch) are the same.
+
     Args:
         tokens: Domain name -> 1-D array of token ids (a ``np.memmap`` is fine). Domains with
             weight 0 need no entry; extra entries are ignored.
         weights: Domain name -> mixture weight; weights >= 0 summing to 1.
         context: Sequence length ``T``.
-        batch: Rows per batch ``B``.
+        batch: Rows per global batch ``B``.
         seed: Seed of the sampler's own ``numpy.random.Generator``.
+        rank, world: This process's share: rows ``[rank * B / world, (rank + 1) * B / world)``.
 
     Raises:
-        ValueError: bad weights, a weighted domain without tokens, or one with fewer than
-            ``context + 1`` tokens (each message names the domain).
+        ValueError: bad weights, a weighted domain without tokens, one with fewer than
+            ``context + 1`` tokens (each message names the domain), or a batch that ``world``
+            does not divide.
     """
 
     def __init__(
@@ -68,12 +76,18 @@ class MixtureSampler:
         context: int,
         batch: int,
         seed: int,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         if context < 1 or batch < 1:
             raise ValueError(f"context and batch must be positive, got context={context}, batch={batch}")
+        if world < 1 or not 0 <= rank < world or batch % world:
+            raise ValueError(f"a batch of {batch} rows cannot be split among {world} processes (rank {rank})")
         validate_mixture(weights)
         self.context = int(context)
         self.batch = int(batch)
+        share = self.batch // world
+        self._rows = range(rank * share, (rank + 1) * share)  # this rank's rows of the global batch
         self.weights = {name: float(w) for name, w in weights.items()}
         self.domains = sorted(name for name, w in self.weights.items() if w > 0)
         self._tokens: dict[str, np.ndarray] = {}
@@ -110,17 +124,18 @@ class MixtureSampler:
         """Draw one batch.
 
         Returns:
-            ``(x, y)``: int64 CPU tensors of shape ``[batch, context]`` with
-            ``y[:, t] == next token after x[:, t]``.
+            ``(x, y)``: int64 CPU tensors of shape ``[batch / world, context]`` (this rank's rows)
+            with ``y[:, t] == next token after x[:, t]``.
         """
-        T = self.context
+        T, rows = self.context, self._rows
         which = self._rng.choice(len(self.domains), size=self.batch, p=self._p)
-        buf = np.empty((self.batch, T + 1), dtype=np.int64)
+        buf = np.empty((len(rows), T + 1), dtype=np.int64)
         for row, k in enumerate(which):
             name = self.domains[k]
             arr = self._tokens[name]
             start = int(self._rng.integers(0, len(arr) - T))  # high is exclusive: last start = len - T - 1
-            buf[row] = arr[start : start + T + 1]
+            if row in rows:  # every rank draws every row, to stay on the one-process stream
+                buf[row - rows.start] = arr[start : start + T + 1]
             self._counts[name] += 1
         window = torch.from_numpy(buf)
         return window[:, :-1].contiguous(), window[:, 1:].contiguous()

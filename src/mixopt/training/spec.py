@@ -58,6 +58,10 @@ class TrainSpec:
         if not 0.0 <= self.min_lr_fraction <= 1.0:
             raise ValueError(f"min_lr_fraction must be in [0, 1], got {self.min_lr_fraction}")
 
+    def to_dict(self) -> dict:
+        """Plain values (JSON); ``TrainSpec(**spec.to_dict())`` is the same spec."""
+        return {**self.__dict__, "mixture": dict(self.mixture), "shape": self.shape.to_dict()}
+
     @classmethod
     def from_settings(cls, mixture: Mapping[str, float], scale: str, shape: ModelShape, steps: int, seed: int,
                       training: TrainingSettings) -> TrainSpec:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from mixopt.core.atomic import write_json
+from mixopt.training.distributed import Ranks
 from mixopt.training.loop import train
 from mixopt.training.metrics import empty_metrics
 from mixopt.training.spec import TrainSpec
@@ -81,8 +82,14 @@ def run_trial(
     log: Callable[[str], None] = print,
     resume: Path | None = None,
     resume_every: int = 0,
+    ranks: Ranks = Ranks(),
 ) -> dict:
     """Run :func:`train_proxy`, never raising on a failed run, and write ``out_path`` atomically.
+
+    With ``ranks`` of several processes (torchrun), every rank calls this and rank 0 alone writes.
+    A failed run is then written by rank 0 and raised again on every rank that saw it: a rank
+    that returned would leave the others waiting in a collective, while one that exits makes
+    torchrun end them all.
 
     The metrics schema (keys in this order, after those of ``extra``)::
 
@@ -90,7 +97,7 @@ def run_trial(
         "out of memory: " when the run exhausted host or GPU memory (:func:`is_out_of_memory`)
         mixture, scale, shape (dict), seed, steps, tokens_per_step (batch * context)
         n_params, n_params_embedding, n_params_non_embedding   (tied weights once; None if unbuilt)
-        device, dtype ("bfloat16" on CUDA, "float32" on CPU)
+        device, processes (the ranks that trained it), dtype ("bfloat16" or "float32"), compiled
         checkpoints: [{step, tokens, flops (6 N D), train_loss (mean since previous), losses: {domain: loss}}]
         domain_sequences: {domain: sequences drawn}; wall_time_s; tokens_per_second; torch_version
 
@@ -114,18 +121,24 @@ def run_trial(
         raise ValueError(f"extra keys {clash} collide with metrics keys")
     threads = torch.get_num_threads()
     t_start = time.perf_counter()
+    failure = None
     try:
-        train(spec, shard_dirs, log, m, resume, resume_every)
+        train(spec, shard_dirs, log, m, resume, resume_every, ranks)
         m["status"] = "ok"
     except Exception as e:  # a failed trial is data for the optimiser, not a crash of the workflow
+        failure = e
         m["status"] = "failed"
         m["error"] = ("out of memory: " if is_out_of_memory(e) else "") + f"{type(e).__name__}: {e}"
         m["wall_time_s"] = time.perf_counter() - t_start
-        log(f"trial failed: {m['error']}\n{traceback.format_exc()}")
+        log(f"trial failed{f' on rank {ranks.rank}' if ranks.world > 1 else ''}: {m['error']}\n"
+            f"{traceback.format_exc()}")
     finally:
         torch.set_num_threads(threads)
     result = {**extra, **m}
-    write_json(result, out_path)
-    if resume is not None and resume_every > 0:
-        Path(resume).unlink(missing_ok=True)
+    if ranks.main:
+        write_json(result, out_path)
+        if resume is not None and resume_every > 0:
+            Path(resume).unlink(missing_ok=True)
+    if failure is not None and ranks.world > 1:
+        raise failure
     return result

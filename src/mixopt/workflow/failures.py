@@ -6,7 +6,10 @@ whole budget. :func:`check_systematic_failure` stops the loop when every trial o
 failed, or when one error (numbers aside) recurs in ``budget.max_failures`` trials.
 
 Console lines go to the process's own stderr (``sys.__stderr__``), which is Snakemake's output for a
-local job, while the step's prints go to its log file.
+local job, while the step's prints go to its log file. A trial's own line reaches the console only
+where its job runs beside Snakemake; on SLURM it goes to the job's SLURM log. So each iteration's
+``aggregate``, which runs in Snakemake's own process on the submitting host, also lists the failed
+trials of the iteration that just ended (:func:`iteration_failures`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Iterable, Mapping
 from mixopt.core.errors import MixoptError
 
 __all__ = ["SystematicFailure", "check_systematic_failure", "console", "failure_line", "failures_summary",
-           "trial_log"]
+           "iteration_failures", "trial_log"]
 
 #: the logs a trial's rule writes beside its metrics.json (train and table back ends)
 _TRIAL_LOGS = ("train.log", "trial.log")
@@ -53,15 +56,25 @@ def _cause(error: str | None) -> str:
     return re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", error or "unknown error")
 
 
-def failures_summary(trials: Iterable[tuple[Path, Mapping]]) -> list[str]:
-    """Console lines summing up the failed trials of ``(metrics path, metrics)``: a count, then one
-    line per trial; empty when none failed."""
+def failures_summary(trials: Iterable[tuple[Path, Mapping]], of: str = "") -> list[str]:
+    """Console lines summing up the failed trials of ``(metrics path, metrics)``: a count (``of``
+    says of what, e.g. ``"iteration 2: "``), then one line per trial; empty when none failed."""
     trials = list(trials)
     failed = [(p, m) for p, m in trials if m.get("status") != "ok"]
     if not failed:
         return []
-    return ([f"mixopt: {len(failed)} of {len(trials)} trials failed:"]
+    return ([f"mixopt: {of}{len(failed)} of {len(trials)} trials failed:"]
             + ["  " + failure_line(m, p).removeprefix("mixopt: ") for p, m in failed])
+
+
+def iteration_failures(trials: Iterable[tuple[Path, Mapping]]) -> list[str]:
+    """:func:`failures_summary` of the last iteration among ``trials`` (the one that just ended)."""
+    trials = list(trials)
+    iterations = [m.get("iteration") for _, m in trials if isinstance(m.get("iteration"), int)]
+    if not iterations:
+        return []
+    last = max(iterations)
+    return failures_summary([(p, m) for p, m in trials if m.get("iteration") == last], of=f"iteration {last}: ")
 
 
 def check_systematic_failure(trials: Iterable[tuple[Path, Mapping]], max_failures: int) -> None:

@@ -14,7 +14,8 @@ from mixopt.core.atomic import write_text
 from mixopt.core.observations import build_table, read_metrics, read_table
 from mixopt.settings import Settings
 from mixopt.workflow.convergence import convergence_table, plot_convergence
-from mixopt.workflow.failures import SystematicFailure, check_systematic_failure, console, failures_summary
+from mixopt.workflow.failures import (SystematicFailure, check_systematic_failure, console, failures_summary,
+                                     iteration_failures)
 from mixopt.workflow.prior import prior_metrics
 
 
@@ -24,17 +25,17 @@ def aggregate(backend: Backend, metrics: list[str], out_path: str | Path, prior_
     observations table (one row per trial and checkpoint).
 
     With ``max_failures``, trials that fail systematically stop the loop here, before the table is
-    written (:func:`~mixopt.workflow.failures.check_systematic_failure`). With ``summary``, the
-    failed trials are listed on the console (the end of the loop).
+    written (:func:`~mixopt.workflow.failures.check_systematic_failure`). The failed trials are
+    listed on the console: with ``summary`` all of them (the end of the loop), else those of the
+    iteration that just ended.
 
     Raises:
         SystematicFailure: naming the error and the failed trials' logs.
     """
     prior = prior_metrics(prior_runs, backend.problem) if prior_runs else []
     trials = [(Path(p), read_metrics(p)) for p in metrics]
-    if summary:
-        for line in failures_summary(trials):
-            console(line)
+    for line in failures_summary(trials) if summary else iteration_failures(trials):
+        console(line)
     if max_failures is not None:
         try:
             check_systematic_failure(trials, max_failures)
