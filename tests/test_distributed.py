@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from mixopt.training.launch import run_trial_processes
+from test_faults import worker_of
 from test_train import quiet, shards, spec  # noqa: F401  (shards is a fixture)
 
 TIMING = ("wall_time_s", "tokens_per_second")
@@ -83,9 +84,9 @@ launched(on(2), {{k: Path(v) for k, v in json.loads(sys.argv[1]).items()}}, Path
         time.sleep(0.01)
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
-    while training(out) and time.monotonic() < deadline:  # the ranks die with torchrun
+    while worker_of(tmp_path) and time.monotonic() < deadline:  # the ranks die with torchrun
         time.sleep(0.05)
-    assert not training(out) and not out.exists() and resume.exists()
+    assert worker_of(tmp_path) is None and not out.exists() and resume.exists()
 
     lines: list[str] = []
     resumed = run_trial_processes(on(2), shards, out, extra={"trial": 0}, log=lines.append, resume=resume,
@@ -94,14 +95,3 @@ launched(on(2), {{k: Path(v) for k, v in json.loads(sys.argv[1]).items()}}, Path
     assert resumed["status"] == "ok" and without_timing(resumed) == without_timing(two)
     assert not resume.exists()
 
-
-def training(out: Path) -> list[int]:
-    """Processes still training the job whose metrics path is ``out`` (it is in their command)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and str(out) in (proc / "cmdline").read_text():
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
