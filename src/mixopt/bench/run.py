@@ -1,6 +1,8 @@
 """One benchmark run: a strategy and a seed on the table back end, in-process, under a FLOPs budget.
 
-Charging rule (as in arXiv 2503.21023): only mixtures *evaluated at the target* count. After each
+Charging rule (as in arXiv 2503.21023): trials are charged their FLOPs (in pool mode a repeat of a
+run already recorded that far is not: it trains nothing new), and mixtures *evaluated at the
+target* count. After each
 iteration the strategy's recommendation is evaluated at the target fidelity; that run is charged
 unless the same mixture already ran there (as a trial or an earlier evaluation). A strategy
 searching at a small proxy therefore pays for every answer it gives, at the target's price.
@@ -104,8 +106,13 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
             record = backend.run(Trial(proposal.mixture, proposal.fidelity, trial_seed(seed, iteration, j),
                                        iteration=iteration, index=j))
             records.append(record)
-            if record["checkpoints"]:
+            k = (mixture_key(proposal.mixture), proposal.fidelity.scale)
+            # a pool only replays recorded runs: a repeat (a pool smaller than the batch) trains nothing new
+            repeat = backend.mode == "pool" and seen.get(k, -1) >= proposal.fidelity.steps
+            if record["checkpoints"] and not repeat:
                 trial_flops += record["checkpoints"][-1]["flops"]
+            if record["status"] == "ok":
+                seen[k] = max(seen.get(k, -1), proposal.fidelity.steps)
             if record["status"] == "ok" and proposal.fidelity == target:
                 evaluated[mixture_key(proposal.mixture)] = _final_objective(record, problem, excess_reference)
         table = build_table(records, problem)

@@ -42,13 +42,23 @@ class GPStrategy(GPModelStrategy):
         min_observations: below this many successful target trials, propose a space-filling design.
         raw_samples, num_restarts: acquisition optimiser effort (BoTorch's optimize_acqf).
         mc_samples: quasi-MC samples of the batch acquisition.
+        model: ``per_domain`` (one GP per modelled domain loss: what a person reads per domain) or
+            ``objective`` (one GP on the objective: much faster with many domains; a linear
+            objective without ``no_worse_than_reference`` only).
         prior_mean: see :class:`~mixopt.strategies.gp_model.GPModelStrategy`.
     """
 
     name = "gp"
     declared_options = {**GPModelStrategy.declared_options, "min_observations": opt.positive_int(3),
                         "raw_samples": opt.positive_int(256), "num_restarts": opt.positive_int(8),
-                        "mc_samples": opt.positive_int(256)}
+                        "mc_samples": opt.positive_int(256),
+                        "model": opt.choice(("per_domain", "objective"), "per_domain")}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.options["model"] == "objective" and (not self.problem.is_linear or self.no_worse is not None):
+            raise ValueError("gp: option model 'objective' needs a linear objective (mean or weighted) and no "
+                             "no_worse_than_reference (a GP per domain gives those)")
 
     # -- model ---------------------------------------------------------------------------------
 
@@ -130,7 +140,7 @@ class GPStrategy(GPModelStrategy):
     # -- Strategy ------------------------------------------------------------------------------
 
     def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
-        outputs = self.outputs(objective_only=False)
+        outputs = self.outputs(objective_only=self.options["model"] == "objective")
         X, _ = self.training_data(observations, outputs)
         if len(X) < self.options["min_observations"]:
             return ProposalBatch(

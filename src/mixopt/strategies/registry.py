@@ -10,6 +10,7 @@ from mixopt.core.constraints import Constraints
 from mixopt.core.problem import Problem
 from mixopt.core.space import MixtureSpace
 from mixopt.settings import StrategySettings
+from mixopt.strategies.auto import AutoStrategy
 from mixopt.strategies.base import Strategy
 from mixopt.strategies.fixed import Fixed
 from mixopt.strategies.gp import GPStrategy
@@ -21,7 +22,7 @@ from mixopt.strategies.random import RandomSearch
 from mixopt.strategies.uniform import Uniform
 
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
-    RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy, MultiScaleStrategy, HyperbandStrategy,
+    AutoStrategy, RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy, MultiScaleStrategy, HyperbandStrategy,
     DataMixingLawStrategy, BiMixStrategy, ScalingLawStrategy, RegMixStrategy)}
 
 

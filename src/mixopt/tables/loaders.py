@@ -10,6 +10,9 @@ checkpoints evaluated on only some domains) and says where its numbers come from
 - ``mixinglaws`` (Ye et al., ICLR 2025; no licence: read from the user's copy, never bundled):
   learning curves at 70M-1B; 1M tokens per step (100k steps = 100B tokens in the paper).
 - ``olmix`` (OLMo 3 swarms; Apache-2.0): 30M proxies at 5x Chinchilla (3B tokens), one checkpoint.
+- ``admire`` (ADMIRE-BayesOpt, Chen et al. 2025; CC BY-NC-SA: read from the user's copy, never
+  bundled): instruction-tuning mixtures of 19 datasets fine-tuned on Qwen2.5 0.5B, 3B and 7B, task
+  accuracies (a loss is 1 - accuracy), one checkpoint, and the measured cost of each run.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ MIXINGLAWS_PARAMS = {"70M": 70e6, "160M": 160e6, "305M": 305e6, "410M": 410e6, "
 MIXINGLAWS_AGGREGATE = "valid"
 OLMIX_PARAMS = 30e6
 OLMIX_TOKENS = 5 * 20 * OLMIX_PARAMS
+ADMIRE_PARAMS = {"Qwen2.5-0.5B": ("0.5B", 0.5e9), "Qwen2.5-3B": ("3B", 3e9), "Qwen2.5-7B": ("7B", 7e9)}
 
 
 def regmix_dir() -> Path:
@@ -139,11 +143,55 @@ def load_olmix(path: str | Path, name: str = "dclm", metrics: list[str] | None =
     return RunTable.from_long(long, name=f"olmix {name} ({folder})", mixture_domains=domains, eval_domains=tasks)
 
 
+def load_admire(path: str | Path, metrics: list[str] | None = None) -> RunTable:
+    """ADMIRE-BayesOpt instruction-tuning runs: ``admire_ift_runs.csv`` (or its folder).
+
+    One row per run: ``model`` (the scale), ``ratio_<dataset>`` (the mixture), ``metric_<task>``
+    (accuracy-like, higher is better; the evaluation domain ``<task>`` records ``1 - metric`` as
+    its loss) and ``train_time``. ``metrics`` picks tasks (default: every ``metric_`` column, the
+    three averages included). The bench charges runs by FLOPs (6 N D); a fine-tuning run's cost is
+    its measured ``train_time``, so each scale's tokens are set to make 6 N D proportional to that
+    scale's median ``train_time`` (the only cost the source gives; runs of one scale cost alike).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "admire_ift_runs.csv"
+    raw = _read_csv(path, "admire")
+    missing = [c for c in ("model", "train_time") if c not in raw.columns]
+    if missing:
+        raise RunTableError(f"run table admire ({path}): no column(s) {missing}")
+    unknown = sorted(set(raw["model"]) - set(ADMIRE_PARAMS))
+    if unknown:
+        raise RunTableError(f"run table admire ({path}): unknown model(s) {unknown}; known: {sorted(ADMIRE_PARAMS)}")
+    weights = [c for c in raw.columns if c.startswith("ratio_")]
+    tasks = [c.removeprefix("metric_") for c in raw.columns if c.startswith("metric_")]
+    chosen = metrics or tasks
+    absent = [t for t in chosen if t not in tasks]
+    if absent:
+        raise RunTableError(f"run table admire ({path}): unknown metric(s) {absent}; known: {tasks}")
+    domains = [c.removeprefix("ratio_") for c in weights]
+    w = raw[weights].to_numpy(dtype=float)
+    w = w / w.sum(axis=1, keepdims=True)  # published ratios sum to 1 within 0.0006
+    scale = raw["model"].map(lambda m: ADMIRE_PARAMS[m][0])
+    params = raw["model"].map(lambda m: ADMIRE_PARAMS[m][1]).astype(float)
+    cost = raw.groupby("model")["train_time"].transform("median").astype(float)
+    wide = pd.DataFrame({"run_id": scale + "/" + raw.index.astype(str), "scale": scale, "params": params,
+                         "step": 1, "tokens": cost * 1e9 / (6.0 * params)})
+    for k, d in enumerate(domains):
+        wide[f"w_{d}"] = w[:, k]
+    for t in chosen:
+        wide[t] = 1.0 - pd.to_numeric(raw[f"metric_{t}"], errors="coerce")
+    long = wide.melt(id_vars=[c for c in wide.columns if c not in chosen], value_vars=chosen,
+                     var_name="domain", value_name="loss")
+    long = long[np.isfinite(long["loss"])]
+    return RunTable.from_long(long, name=f"admire ({path})", mixture_domains=domains, eval_domains=chosen)
+
+
 def load_table(spec: TableSettings, base_dir: str | Path = ".") -> RunTable:
     """The run table ``spec`` (``backend.table`` of a config) names.
 
-    ``format``: ``regmix`` (``path`` optional: the vendored copy), ``mixinglaws``, ``olmix`` or
-    ``long`` (mixopt's own format, CSV or parquet). Relative paths start at ``base_dir``.
+    ``format``: ``regmix`` (``path`` optional: the vendored copy), ``mixinglaws``, ``olmix``,
+    ``admire`` or ``long`` (mixopt's own format, CSV or parquet). Relative paths start at ``base_dir``.
     """
     fmt = spec.format
     path = None if spec.path is None else Path(base_dir) / spec.path
@@ -155,6 +203,8 @@ def load_table(spec: TableSettings, base_dir: str | Path = ".") -> RunTable:
         return load_mixinglaws(path, spec.setting)
     if fmt == "olmix":
         return load_olmix(path, spec.name, None if spec.metrics is None else list(spec.metrics))
+    if fmt == "admire":
+        return load_admire(path, None if spec.metrics is None else list(spec.metrics))
     if fmt == "long":
         return read_run_table(path)
-    raise RunTableError(f"unknown run table format {fmt!r}; choose from regmix, mixinglaws, olmix, long")
+    raise RunTableError(f"unknown run table format {fmt!r}; choose from regmix, mixinglaws, olmix, admire, long")

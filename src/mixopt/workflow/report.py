@@ -94,6 +94,7 @@ def headline(report: Mapping, problem: Problem) -> str:
     std = f" ± {objective['std']:.4g}" if objective.get("std") is not None else ""
     parts = [f"{objective['kind']} objective {value:.4g}{std} at {problem.target.scale}"
              if value is not None else "no objective predicted"]
+    parts += _versus_best_observed(report)
     gap = (versus.get("objective") or {})
     if versus.get("recommended_is_reference"):
         parts.append(f"the recommendation is the {versus['reference']} reference itself")
@@ -120,6 +121,22 @@ def headline(report: Mapping, problem: Problem) -> str:
         parts.append(f"EXTRAPOLATION: nothing ran at the target scale {problem.target.scale}; "
                      f"predicted from {', '.join(scales) or 'no trained scale'}")
     return "; ".join(parts)
+
+
+def _versus_best_observed(report: Mapping) -> list[str]:
+    """The best trial run at the target, and why the recommendation is another mixture when it is."""
+    best = report.get("best_observed")
+    if best is None:
+        return []
+    where = f"iteration {best['iteration']}, trial {best['trial']}"
+    if np.allclose(list(best["mixture"].values()), list(report["mixture"].values()), atol=1e-9):
+        return [f"the best trial observed at the target ({where})"]
+    value, details = report["objective"]["value"], report.get("details") or {}
+    why = f"{report['method']}" + (f", from {details['from']}" if details.get("from") else "")
+    if value is not None and best["objective"] is not None and value > best["objective"]:
+        why += (f"; the model predicts the best observed trial at more than its {best['objective']:.4g} (it reads "
+                "part of that trial's value as noise) and this mixture lower still")
+    return [f"not the best trial observed ({best['objective']:.4g}, {where}): recommended by {why}"]
 
 
 def evidence_report(strategy: Strategy, table: pd.DataFrame, reference_name: str, target_tokens: int,

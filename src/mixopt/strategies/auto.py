@@ -1,0 +1,281 @@
+"""The robust default: screen at the cheapest proxy, confirm at the target, trust what has earned it.
+
+What a careful person does by hand, as a portfolio of three arms that propose *target* runs:
+
+- **proxy**: the mixture the cheapest proxy scale's GP ranks best among those not yet run at the
+  target. Proxy runs are nearly free, so iteration 0 screens there (no target run) and every later
+  iteration spends the batch's other slots on the proxy (qLogNEI at the proxy, as ``gp`` with
+  ``scale`` would).
+- **target**: the target-only GP's qLogNEI pick (``gp``), once the target runs can fit it.
+- **explore**: an unrun target mixture drawn at random (random search's pick).
+
+Each iteration runs ``target_runs`` mixtures at the target (default 1: the whole point is to pay
+for as few target runs as possible; a target run that confirms or refutes the proxy informs the
+next pick) while the proxy may still transfer; once its picks fail to rank the target runs (its
+skill below ``min_skill`` after 3 target runs) the whole batch runs at the target. Which arm picks them is decided by each arm's *measured skill on the target runs so
+far*: the Spearman correlation between what the arm's model predicts for the mixtures run at the
+target and what they gave there (the proxy GP never sees a target run, so its skill is honest; the
+target GP's is its leave-one-out prediction). The first target run is the proxy's pick, the second
+explores (a yardstick: a proxy pick is only good relative to something), and every
+``explore_every``-th run explores whatever the skills say, so a wrong model costs at most a bounded
+share of target runs against random search. After that the arm with the higher skill picks; when
+neither ranks the target runs (skill below ``min_skill``), the run explores. With a single scale
+there is no proxy, and the strategy is ``gp`` (a space-filling design, then qLogNEI).
+
+The recommendation is always the best mixture *run at the target*: under near-ties a model's
+unrun favourite is a guess that costs a target run to check, and a recommendation that churns
+among mixtures within noise of each other buys nothing.
+
+Why not one multi-scale GP (``mfms``, ``multiscale``): on problems they were not tuned on, a model
+that extrapolates a proxy's ranking to the target (or learns cross-scale correlations from a
+handful of shared mixtures) fails silently when the proxy does not transfer, and then pays for
+many target runs. Here transfer is *measured* on target runs before it is relied on again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+
+from mixopt.core.constraints import Constraints
+from mixopt.core.observations import at_fidelity, mixtures
+from mixopt.core.problem import Fidelity, Problem
+from mixopt.core.simplex import is_among
+from mixopt.core.space import MixtureSpace
+from mixopt.strategies import options as opt
+from mixopt.strategies.base import ProposalBatch, Recommendation, Strategy, best_observed
+from mixopt.strategies.gp import GPStrategy
+from mixopt.strategies.gp_model import DTYPE
+
+
+
+class AutoStrategy(Strategy):
+    """Options:
+        proxy: the proxy scale to screen at (default: the cheapest scale cheaper than the target
+            where mixtures can run); ``null`` with a single scale.
+        screen: proxy runs in iteration 0 (default: the iteration's batch size).
+        target_runs: target runs per iteration after the screen while the proxy is trusted (the rest
+            of the batch runs at the proxy).
+        explore_every: every k-th target run explores (a random unrun mixture), whatever the skills say.
+        min_skill: below this Spearman correlation with the target runs an arm's model is not
+            trusted to pick.
+        raw_samples: candidate mixtures scored on the simplex (no pool).
+    """
+
+    name = "auto"
+    picks_fidelity = True
+    declared_options = {
+        "proxy": opt.Option(None, "a scale name or null", lambda v: v is None or isinstance(v, str)),
+        "screen": opt.positive_int(None, optional=True),
+        "target_runs": opt.positive_int(1),
+        "explore_every": opt.integer_at_least(2, 4),
+        "min_skill": opt.number_in(-1.0, 1.0, 0.2),
+        "raw_samples": opt.positive_int(1024),
+    }
+
+    def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
+                 constraints: Constraints | None = None, **options: Any) -> None:
+        super().__init__(problem, seed, None, constraints, **options)
+        if self.options["scale"] is not None:
+            raise ValueError("auto: option 'scale' does not apply (auto picks the scale of each run; "
+                             "use 'proxy' to choose its proxy)")
+        self.space = space
+        self.proxy = self._proxy_fidelity()
+        if space is not None:
+            self._restrict(space)
+        # one GP on the objective where it is linear: a GP per domain proposes the same runs at many
+        # times the cost (22 domains on Data Mixing Laws), and auto recommends observed runs only
+        model = {"model": "objective"} if self.problem.is_linear and self.constraints.no_worse_than_reference is None else {}
+        self.target_gp = GPStrategy(self.problem, self.seed, constraints=self.constraints, **model)
+        self.target_gp.candidates = self.candidates
+        self.proxy_gp: GPStrategy | None = None
+        if self.proxy is not None:
+            self.proxy_gp = GPStrategy(self.problem, self.seed, constraints=self.constraints,
+                                       scale=self.proxy.scale, min_observations=2, **model)
+            pool = None if self.space is None else self.space.mixtures_at(self.proxy)
+            self.proxy_gp.candidates = None if pool is None else pool[self.box(self.proxy).contains(pool)]
+            if self.candidates is None:
+                # on the simplex, each GP's qLogNEI runs over a dense seeded set of mixtures: optimize_acqf
+                # under the sum-to-one constraint costs a minute a batch, and the picks differ by noise
+                self.target_gp.candidates = self.box(self.problem.target).sample(self.options["raw_samples"], self.seed)
+            if self.proxy_gp.candidates is None:
+                self.proxy_gp.candidates = self.box(self.proxy).sample(self.options["raw_samples"], self.seed + 1)
+
+    # -- fidelities ----------------------------------------------------------------------------
+
+    def _proxy_fidelity(self) -> Fidelity | None:
+        """A full run at the proxy scale: the ``proxy`` option, else the cheapest scale cheaper
+        than the target where some mixture inside the constraints can run."""
+        problem, target = self.problem, self.problem.target
+        if self.options["proxy"] is not None:
+            if self.options["proxy"] == target.scale:
+                raise ValueError(f"auto: option 'proxy' is the target scale {target.scale!r}")
+            fidelity = problem.fidelity(self.options["proxy"])
+            if not self._can_run(fidelity):
+                raise ValueError(f"auto: no mixture inside the constraints can run at the proxy {fidelity.scale!r}")
+            return fidelity
+        cheaper = sorted((problem.fidelity(s) for s in problem.full_steps
+                          if s != target.scale and problem.cost(problem.fidelity(s)) < problem.cost(target)),
+                         key=problem.cost)
+        return next((f for f in cheaper if self._can_run(f)), None)
+
+    def _can_run(self, fidelity: Fidelity) -> bool:
+        pool = None if self.space is None else self.space.mixtures_at(fidelity)
+        return pool is None or bool(len(pool) and self.box(fidelity).contains(pool).any())
+
+    def fidelities(self) -> list[Fidelity]:
+        return [self.problem.target] if self.proxy is None else [self.proxy, self.problem.target]
+
+    # -- the arms ------------------------------------------------------------------------------
+
+    def _target_rows(self, observations: pd.DataFrame) -> pd.DataFrame:
+        """Successful full target runs in the order they ran."""
+        rows = at_fidelity(observations, self.problem.target) if len(observations) else observations
+        return rows.sort_values(["iteration", "trial"], kind="stable") if len(rows) else rows
+
+    def _choices(self, observations: pd.DataFrame) -> np.ndarray:
+        """`k x d` target mixtures an arm may pick: the pool's unrun ones, or (no pool)
+        the target GP's dense set and the mixtures run at the proxy."""
+        if self.candidates is not None:
+            return self.target_gp.unobserved(observations)
+        box = self.box(self.problem.target)
+        parts = [self.target_gp.candidates]
+        if self.proxy is not None:
+            seen = mixtures(at_fidelity(observations, self.proxy), self.problem)
+            parts.append(seen[box.contains(seen)] if len(seen) else seen)
+        w = np.vstack([p for p in parts if len(p)])
+        ran = mixtures(self._target_rows(observations), self.problem)
+        return w[~is_among(w, ran)] if len(ran) else w
+
+    def _proxy_means(self, observations: pd.DataFrame, w: np.ndarray) -> np.ndarray | None:
+        """The proxy GP's posterior mean of the objective at `k x d` mixtures (``None``: too few
+        proxy runs to fit it)."""
+        if self.proxy_gp is None or len(w) == 0:
+            return None
+        outputs = self.proxy_gp.outputs(objective_only=True)
+        try:
+            model = self.proxy_gp.fit(observations, outputs)
+        except ValueError:
+            return None
+        mean, _ = self.proxy_gp.objective_posterior(model, torch.tensor(w, dtype=DTYPE), outputs, noisy=False)
+        return mean.numpy()
+
+    def _target_loo(self, observations: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+        """(leave-one-out posterior means, observed values) of the target GP's `k` training runs,
+        both in its standardised units, with its fitted hyper-parameters (the closed form of
+        Rasmussen & Williams, eq. 5.12; gpytorch has no leave-one-out predictor); ``None`` below 4
+        target runs."""
+        outputs = self.target_gp.outputs(objective_only=True)
+        X, _ = self.target_gp.training_data(observations, outputs)
+        if len(X) < 4:
+            return None
+        model = self.target_gp.fit(observations, outputs)
+        with torch.no_grad():
+            x, y = model.train_inputs[0], model.train_targets.reshape(-1)
+            K = model.covar_module(x).to_dense() + model.likelihood.noise.reshape(-1)[0] * torch.eye(len(x), dtype=DTYPE)
+            K_inv = torch.linalg.inv(K)
+            loo = y - K_inv @ (y - model.mean_module(x).reshape(-1)) / K_inv.diagonal()
+        return loo.numpy(), y.numpy()
+
+    def skills(self, observations: pd.DataFrame) -> dict[str, float]:
+        """Spearman correlation of each model's prediction with the objective observed at the
+        target runs (NaN where it cannot be measured yet)."""
+        rows = self._target_rows(observations)
+        y = pd.to_numeric(rows["objective"]).to_numpy(dtype=float) if len(rows) else np.zeros(0)
+        out = {"proxy": np.nan, "target": np.nan}
+        if len(y) >= 2 and np.ptp(y) > 0:
+            predicted = self._proxy_means(observations, mixtures(rows, self.problem))
+            if predicted is not None and np.ptp(predicted) > 0:
+                out["proxy"] = float(spearmanr(predicted, y).statistic)
+        loo = self._target_loo(observations)
+        if loo is not None and np.ptp(loo[0]) > 0 and np.ptp(loo[1]) > 0:
+            out["target"] = float(spearmanr(*loo).statistic)
+        return out
+
+    def choose_arm(self, runs: int, skills: dict[str, float]) -> str:
+        """Which arm picks target run number ``runs + 1`` (see the module docstring)."""
+        if runs == 0:
+            return "proxy"
+        if runs == 1 or (runs + 1) % self.options["explore_every"] == 0:
+            return "explore"
+        scored = {arm: s for arm, s in skills.items() if np.isfinite(s)}
+        if not scored:
+            return "explore"
+        arm = max(scored, key=lambda a: (scored[a], a == "proxy"))  # a tie goes to the cheaper evidence
+        if runs == 2:  # two target runs: the proxy earns a second pick if it ordered them right
+            return "proxy" if skills["proxy"] > 0 else "explore"
+        return arm if scored[arm] >= self.options["min_skill"] else "explore"
+
+    def _explore(self, choices: np.ndarray, iteration: int, k: int) -> np.ndarray:
+        """A choice drawn uniformly at random (seeded): random search's own pick, so the explore
+        share costs no more than random search would (a maximin design would start at the
+        simplex's corners, where mixtures are rarely good)."""
+        rng = np.random.default_rng([self.seed, iteration, k])
+        return choices[int(rng.integers(len(choices)))]
+
+    def _pick(self, arm: str, observations: pd.DataFrame, choices: np.ndarray, taken: list[np.ndarray],
+              iteration: int) -> np.ndarray:
+        free = choices[~is_among(choices, np.array(taken))] if taken else choices
+        if arm == "proxy":
+            means = self._proxy_means(observations, free)
+            if means is not None:
+                return free[int(np.argmin(means))]
+            arm = "explore"
+        if arm == "target":
+            batch = self.target_gp.search(observations, 1, iteration)
+            w = batch.proposals[0].mixture
+            if not taken or not is_among(w[None], np.array(taken))[0]:
+                return w
+        return self._explore(free, iteration, len(taken))
+
+    # -- Strategy ------------------------------------------------------------------------------
+
+    def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
+        if self.proxy is None:  # one scale: gp at the target
+            batch = self.target_gp.search(observations, n, iteration)
+            batch.diagnostics["auto"] = "single scale: gp at the target"
+            return batch
+        target_rows = self._target_rows(observations)
+        proxy_runs = len(at_fidelity(observations, self.proxy)) if len(observations) else 0
+        if iteration == 0 or proxy_runs < 2:
+            screen = self.options["screen"] or n
+            batch = self.proxy_gp.search(observations, screen, iteration)
+            batch.diagnostics |= {"auto": f"screen at the proxy {self.proxy.scale}", "proxy_runs": proxy_runs}
+            return batch
+        skills = self.skills(observations)
+        choices = self._choices(observations)
+        picks: list[np.ndarray] = []
+        arms: list[str] = []
+        # while the proxy may still transfer, one target run per iteration and the rest at the proxy;
+        # once its picks have failed to rank the target runs, the whole batch runs at the target
+        trusted = len(target_rows) < 3 or skills["proxy"] >= self.options["min_skill"]
+        slots = self.options["target_runs"] if trusted else n
+        for k in range(min(slots, n, len(choices))):
+            arm = self.choose_arm(len(target_rows) + k, skills)
+            picks.append(self._pick(arm, observations, choices, picks, iteration))
+            arms.append(arm)
+        proposals = self.proposals_at(np.array(picks), self.problem.target) if picks else []
+        rest = n - len(proposals)
+        if rest > 0:
+            proposals += self.proxy_gp.search(observations, rest, iteration).proposals
+        return ProposalBatch(proposals, {
+            "auto": "screen and confirm", "proxy": self.proxy.scale, "target_runs": len(target_rows),
+            "arms": arms, "skills": {k: (None if not np.isfinite(v) else round(v, 4)) for k, v in skills.items()},
+        })
+
+    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+        """The best mixture run at the target (inside the constraints there)."""
+        try:
+            rec = best_observed(observations, self.problem, self.problem.target, box=self.box(self.problem.target))
+        except ValueError as e:
+            raise ValueError(f"auto: {e}; it screens at the proxy in iteration 0 and runs at the target from "
+                             "iteration 1, so run at least 2 iterations") from None
+        rec.method = "best run at the target (auto)"
+        if self.proxy is not None:
+            rec.details |= {"proxy": self.proxy.scale, "skills": {
+                k: (None if not np.isfinite(v) else round(v, 4)) for k, v in self.skills(observations).items()}}
+        return rec

@@ -1,0 +1,156 @@
+"""The robust default (`auto`): screen at the cheapest proxy, confirm at the target, and trust an
+arm only as far as its picks have ranked the target runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixopt.backends.table import TableBackend
+from mixopt.core.observations import build_table
+from mixopt.core.problem import Fidelity
+from mixopt.core.simplex import is_among
+from mixopt.core.trial import Trial
+from mixopt.strategies import make_strategy
+from mixopt.tables.runtable import RunTable
+from mixopt.tables.synthetic import synthetic_table
+
+
+def _backend(kind: str, tmp_path, **table) -> TableBackend:
+    path = tmp_path / f"{kind}.csv"
+    synthetic_table(kind, seed=0, **table).write(path)
+    from mixopt.config import with_defaults
+    from mixopt.settings import Settings
+
+    settings = Settings.from_config(with_defaults({
+        "backend": {"name": "table", "table": {"format": "long", "path": str(path)}, "mode": "pool"},
+        "target": {"scale": "1B"}, "objective": {"type": "mean"}, "strategy": {"name": "auto"},
+        "budget": {"iterations": 4, "initial_design": 4, "trials_per_iteration": 2}}))
+    return TableBackend.from_settings(settings, str(tmp_path))
+
+
+def _run(backend: TableBackend, strategy, iterations: int, n0: int = 4, n: int = 2) -> list[dict]:
+    records: list[dict] = []
+    for it in range(iterations):
+        batch = strategy.propose(build_table(records, backend.problem), n0 if it == 0 else n, it)
+        records += [backend.run(Trial(p.mixture, p.fidelity, seed=j, iteration=it, index=j))
+                    for j, p in enumerate(batch.proposals)]
+    return records
+
+
+def test_iteration_0_screens_at_the_cheapest_proxy_and_then_one_target_run_per_iteration(tmp_path):
+    backend = _backend("near_ties", tmp_path)
+    strategy = make_strategy("auto", backend.problem, 0, space=backend)
+    assert strategy.proxy == backend.problem.fidelity("20M")
+    records = _run(backend, strategy, iterations=4)
+    by_iteration = [[r["scale"] for r in records if r["iteration"] == it] for it in range(4)]
+    assert by_iteration[0] == ["20M"] * 4
+    for scales in by_iteration[1:]:
+        assert sorted(scales) == ["1B", "20M"]
+
+
+def test_the_first_target_run_is_the_proxy_models_favourite(tmp_path):
+    backend = _backend("near_ties", tmp_path)
+    strategy = make_strategy("auto", backend.problem, 0, space=backend)
+    records = _run(backend, strategy, iterations=1)
+    observations = build_table(records, backend.problem)
+    batch = strategy.propose(observations, 2, 1)
+    target = [p.mixture for p in batch.proposals if p.fidelity == backend.problem.target]
+    assert batch.diagnostics["arms"] == ["proxy"]
+    pool = strategy.candidates
+    means = strategy._proxy_means(observations, pool)
+    assert np.allclose(target[0], pool[int(np.argmin(means))])
+
+
+def test_arms_follow_the_measured_skill():
+    strategy = make_strategy("auto", _problem_with_proxy(), 0)
+    nan = float("nan")
+    assert strategy.choose_arm(0, {"proxy": nan, "target": nan}) == "proxy"
+    assert strategy.choose_arm(1, {"proxy": nan, "target": nan}) == "explore"
+    assert strategy.choose_arm(2, {"proxy": 1.0, "target": nan}) == "proxy"  # it ordered the two right
+    assert strategy.choose_arm(2, {"proxy": -1.0, "target": nan}) == "explore"
+    assert strategy.choose_arm(3, {"proxy": 0.9, "target": nan}) == "explore"  # every 4th run explores
+    assert strategy.choose_arm(4, {"proxy": 0.9, "target": 0.5}) == "proxy"
+    assert strategy.choose_arm(4, {"proxy": -0.5, "target": 0.6}) == "target"
+    assert strategy.choose_arm(4, {"proxy": 0.1, "target": 0.0}) == "explore"  # neither ranks the target runs
+
+
+def _problem_with_proxy():
+    from mixopt.core.problem import Problem
+
+    return Problem(("a", "b", "c"), np.full(3, 1 / 3), Fidelity("big", 100),
+                   full_steps={"small": 100}, step_flops={"big": 600.0, "small": 6.0},
+                   params={"big": 100.0, "small": 1.0})
+
+
+def test_a_proxy_that_ranks_backwards_loses_the_target_runs(tmp_path):
+    """On the moving optimum the smallest proxy ranks the target pool backwards: after its first
+    pick, the target runs go to exploring and the target GP, not to more proxy picks."""
+    backend = _backend("moving_optimum", tmp_path)
+    strategy = make_strategy("auto", backend.problem, 0, space=backend)
+    records = _run(backend, strategy, iterations=9)
+    observations = build_table(records, backend.problem)
+    assert strategy.skills(observations)["proxy"] < 0
+    batch = strategy.propose(observations, 2, 9)
+    assert batch.diagnostics["arms"] != ["proxy"]
+
+
+def test_recommends_the_best_target_run_and_says_when_there_is_none(tmp_path):
+    backend = _backend("near_ties", tmp_path)
+    strategy = make_strategy("auto", backend.problem, 0, space=backend)
+    screened = build_table(_run(backend, strategy, iterations=1), backend.problem)
+    with pytest.raises(ValueError, match="run at least 2 iterations"):
+        strategy.recommend(screened)
+    observations = build_table(_run(backend, strategy, iterations=5), backend.problem)
+    rec = strategy.recommend(observations)
+    at_target = observations[(observations["scale"] == "1B") & (observations["status"] == "ok")]
+    at_target = at_target[at_target["step"] == backend.problem.target.steps]
+    assert rec.objective == pytest.approx(at_target["objective"].min())
+    assert rec.method.startswith("best run at the target")
+
+
+def test_one_scale_is_gp_at_the_target():
+    from test_strategies import PROBLEM, table
+
+    ours = make_strategy("auto", PROBLEM, 0).propose(table(6), 2, 1)
+    gp = make_strategy("gp", PROBLEM, 0, {"model": "objective"}).propose(table(6), 2, 1)
+    assert ours.proposals and all(p.fidelity == PROBLEM.target for p in ours.proposals)
+    assert np.allclose([p.mixture for p in ours.proposals], [p.mixture for p in gp.proposals])
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"proxy": "1B"}, "is the target scale"),
+    ({"proxy": "3B"}, "unknown scale"),
+    ({"scale": "20M"}, "option 'scale' does not apply"),
+    ({"explore_every": 1}, "explore_every"),
+])
+def test_bad_options_are_refused(tmp_path, options, message):
+    backend = _backend("near_ties", tmp_path)
+    with pytest.raises(ValueError, match=message):
+        make_strategy("auto", backend.problem, 0, options, space=backend)
+
+
+def test_a_pool_the_proxy_never_ran_is_screened_from_the_proxys_own_runs(tmp_path):
+    """RegMix-like: the target's mixtures were never run at the proxy; the proxy screens its own
+    recorded mixtures and ranks the target's from its GP."""
+    table = synthetic_table("near_ties", seed=0)
+    data = table.data
+    target_ids = set(data.loc[data["scale"] == "1B", "run_id"].str.split("/").str[1])
+    keep = ~((data["scale"] != "1B") & data["run_id"].str.split("/").str[1].isin(target_ids))
+    path = tmp_path / "disjoint.csv"
+    RunTable.from_long(data[keep].reset_index(drop=True), name="disjoint",
+                       mixture_domains=table.mixture_domains).write(path)
+    from mixopt.config import with_defaults
+    from mixopt.settings import Settings
+
+    settings = Settings.from_config(with_defaults({
+        "backend": {"name": "table", "table": {"format": "long", "path": str(path)}, "mode": "pool"},
+        "target": {"scale": "1B"}, "strategy": {"name": "auto"}}))
+    backend = TableBackend.from_settings(settings, str(tmp_path))
+    strategy = make_strategy("auto", backend.problem, 0, space=backend)
+    records = _run(backend, strategy, iterations=3)
+    proxy = np.array([list(r["mixture"].values()) for r in records if r["scale"] == "20M"])
+    target = np.array([list(r["mixture"].values()) for r in records if r["scale"] == "1B"])
+    assert len(proxy) >= 4 and len(target) == 2
+    assert not is_among(target, proxy).any()
+    assert is_among(target, strategy.candidates).all()
