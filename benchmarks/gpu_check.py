@@ -10,7 +10,7 @@ Steps, each recorded in ``OUT/report.md`` (and ``OUT/check.json``) as ok, failed
    ``training.precision: bf16``), and the loop must write ``best_mixture.yaml`` (the report's
    figures are not drawn).
 3. ``out of memory`` (CUDA only): one trial of iteration 0 is moved to a scale far too large for
-   any card (a 4M-token batch); its metrics.json must say ``failed``, ``out of memory:
+   any card (262k-token batches through 16 layers); its metrics.json must say ``failed``, ``out of memory:
    OutOfMemoryError``, and the loop must go on to the end.
 4. ``2 processes`` (2+ GPUs, or the CPU): a ``gpus: 2`` trial through torchrun (NCCL on GPUs,
    gloo on a CPU), stopped by SIGTERM after its first resume checkpoint, as a preemption is, then
@@ -53,12 +53,13 @@ from mixopt.training.launch import TrainingInterrupted, run_trial_processes  # n
 from mixopt.training.spec import TrainSpec  # noqa: E402
 from provenance import ROOT, environment, provenance_markdown  # noqa: E402
 
-#: the workflow's scales: ``check`` on the device; ``oom`` (CUDA) asks for activations of
-#: hundreds of GB in its first forward pass (4M tokens a batch), more than any card has, while its
-#: weights are small enough to build in a second
+#: the workflow's scales: ``check`` on the device; ``oom`` (CUDA) keeps ~20 GB of activations per
+#: layer for the backward pass (262k tokens a batch), hundreds of GB over its 16 layers in the first
+#: forward pass, more than any card has, while its weights (270M parameters, 4 GB with AdamW's
+#: state) and each single tensor (under 2**31 elements) stay ordinary
 SCALES = {
     "cuda": {"check": {"layers": 4, "width": 256, "heads": 4, "context": 256, "batch": 32, "lr": 3e-3},
-             "oom": {"layers": 2, "width": 1024, "heads": 8, "context": 2048, "batch": 2048, "lr": 1e-4}},
+             "oom": {"layers": 16, "width": 1024, "heads": 8, "context": 2048, "batch": 128, "lr": 1e-4}},
     "cpu": {"check": {"layers": 1, "width": 32, "heads": 2, "context": 32, "batch": 4, "lr": 1e-2}},
 }
 #: steps of the workflow's trials and of the 2-process trial, and its resume interval

@@ -93,10 +93,15 @@ def peak_tflops(device: torch.device, given: float | None) -> tuple[float | None
     if device.type != "cuda":
         return NOMINAL_CPU_TFLOPS, "nominal (CPU; not a measured or published peak)"
     name = torch.cuda.get_device_name(device)
-    for key, tflops in PEAK_TFLOPS:
-        if key in name:
-            return tflops, f"datasheet ({key}, dense bf16)"
-    return None, f"unknown for {name!r}: pass --peak-tflops"
+    known = known_peak(name)
+    if known is None:
+        return None, f"unknown for {name!r}: pass --peak-tflops"
+    return known[1], f"datasheet ({known[0]}, dense bf16)"
+
+
+def known_peak(device_name: str) -> tuple[str, float] | None:
+    """The :data:`PEAK_TFLOPS` entry whose name ``device_name`` contains (the first), if any."""
+    return next(((key, tflops) for key, tflops in PEAK_TFLOPS if key in device_name), None)
 
 
 def flash_available(device: torch.device, shape: ModelShape, dtype: torch.dtype) -> str | None:

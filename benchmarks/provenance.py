@@ -64,6 +64,15 @@ def _nvidia_smi() -> list[dict[str, str]]:
     return [{"name": r[0], "driver": r[1], "memory": r[2]} for r in rows if len(r) == 3]
 
 
+def _nccl_version() -> str | None:
+    """NCCL's version as torch links it (a tuple in recent torch, an int in older ones)."""
+    try:
+        version = torch.cuda.nccl.version()
+    except (RuntimeError, AttributeError):
+        return None
+    return ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
+
+
 def environment() -> dict[str, Any]:
     """The machine and software the figures were measured on (JSON-ready).
 
@@ -88,7 +97,7 @@ def environment() -> dict[str, Any]:
         "gpus": gpus,
         "driver": smi[0]["driver"] if smi else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "nccl": ".".join(map(str, torch.cuda.nccl.version())) if cuda else None,
+        "nccl": _nccl_version() if cuda else None,
         "bf16": torch.cuda.is_bf16_supported() if cuda else None,
     }
 

@@ -106,3 +106,20 @@ def test_cuda_without_a_gpu_is_refused_before_anything_runs(tmp_path, capsys):
         gpu_check.parse_args(["--out", str(tmp_path / "check"), "--device", "cuda"])
     assert exit_.value.code == 2 and "--device cuda: no CUDA GPU is visible" in capsys.readouterr().err
     assert not (tmp_path / "check").exists()
+
+
+@pytest.mark.parametrize("name, peak", [
+    ("NVIDIA H100 80GB HBM3", 989.0),  # SXM
+    ("NVIDIA H100 PCIe", 756.0),
+    ("NVIDIA H100 NVL", 835.0),
+    ("NVIDIA H200", 989.0),
+    ("NVIDIA A100-SXM4-80GB", 312.0),
+    ("NVIDIA GeForce RTX 4090", None),
+])
+def test_mfu_uses_the_dense_bf16_peak_of_the_gpu_named_by_torch(name, peak):
+    """The MFU of the H100 target is against the SXM card's 989 TFLOP/s, not the PCIe or NVL one;
+    a GPU that is not in the table gets no MFU rather than a wrong one."""
+    import gpu_throughput
+
+    found = gpu_throughput.known_peak(name)
+    assert (found[1] if found else None) == peak
