@@ -218,18 +218,24 @@ def check_two_processes(step: Step, workdir: Path, device: str, domains: list[st
         log_file.write(line + "\n")
         log_file.flush()
 
-    def stop_after_first_checkpoint(done: threading.Event) -> None:
+    fired, done = threading.Event(), threading.Event()
+
+    def stop_after_first_checkpoint() -> None:
         deadline = time.monotonic() + DISTRIBUTED_TIMEOUT_S
         while not done.is_set() and time.monotonic() < deadline:
             if resume.exists():
+                fired.set()
                 os.kill(os.getpid(), signal.SIGTERM)  # as a preemption: run_trial_processes passes it on
                 return
             time.sleep(0.01)
 
-    # a stop that lands after the run ended must not end this check
-    previous = signal.signal(signal.SIGTERM, lambda *_: log("SIGTERM after the run ended: ignored"))
-    done = threading.Event()
-    watcher = threading.Thread(target=stop_after_first_checkpoint, args=(done,), daemon=True)
+    def outside_the_run(sig: int, _frame: object) -> None:
+        if not fired.is_set():  # someone else's stop: end the check, as without this handler
+            sys.exit(128 + sig)
+        log("SIGTERM after the run ended: ignored")  # ours, landing after the run had finished
+
+    previous = signal.signal(signal.SIGTERM, outside_the_run)
+    watcher = threading.Thread(target=stop_after_first_checkpoint, daemon=True)
     try:
         watcher.start()
         try:
@@ -255,8 +261,9 @@ def check_two_processes(step: Step, workdir: Path, device: str, domains: list[st
     step.expect(len(m["checkpoints"]) == 2 and m["checkpoints"][-1]["step"] == steps,
                 f"checkpoints at {[c['step'] for c in m['checkpoints']]}, expected 2 ending at {steps}")
     backend = "NCCL" if device == "cuda" else "gloo"
-    step.details.append(f"{backend}: {resumed[0].split(' (')[0] if resumed else 'not resumed'}; {m['status']} on {m['processes']} "
-                        f"processes, device {m['device']}, dtype {m['dtype']}")
+    where = resumed[0].split(" (")[0] if resumed else "not resumed"
+    step.details.append(f"{backend}: {where}; {m['status']} on {m['processes']} processes, device {m['device']}, "
+                        f"dtype {m['dtype']}")
 
 
 # --- throughput ---------------------------------------------------------------------------------
