@@ -51,6 +51,7 @@ from mixopt.corpora.builtin import BUILTIN_DOMAINS, missing_sources  # noqa: E40
 from mixopt.settings import ModelShape, TrainingSettings, section_defaults  # noqa: E402
 from mixopt.training.launch import TrainingInterrupted, run_trial_processes  # noqa: E402
 from mixopt.training.spec import TrainSpec  # noqa: E402
+import markdown_table  # noqa: E402  (beside this script)
 from provenance import ROOT, environment, provenance_markdown  # noqa: E402
 
 #: the workflow's scales: ``check`` on the device; ``oom`` (CUDA) keeps ~20 GB of activations per
@@ -289,12 +290,11 @@ def check_throughput(step: Step, out: Path, device: str, budget_s: float, extra:
 
 # --- the command --------------------------------------------------------------------------------
 
-def report(out: Path, steps: list[Step], env: dict[str, Any], argv: list[str]) -> None:
-    lines = ["# GPU check", "", provenance_markdown(env, argv), "| step | status | seconds | details |",
-             "|---|---|---|---|"]
-    for s in steps:
-        details = "<br>".join(d.replace("|", "/").replace("\n", " ") for d in s.details)
-        lines.append(f"| {s.name} | {s.status} | {s.seconds:.0f} | {details} |")
+def report(out: Path, steps: list[Step], env: dict[str, Any]) -> None:
+    rows = [[s.name, s.status, f"{s.seconds:.0f}", "<br>".join(d.replace("\n", " ") for d in s.details)]
+            for s in steps]
+    lines = ["# GPU check", "", provenance_markdown(env), markdown_table.table(["step", "status", "seconds", "details"],
+                                                                               rows)]
     table = out / "throughput/throughput.md"
     if table.is_file():
         lines += ["", table.read_text().replace("# Training throughput", "## Training throughput", 1)]
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     left = args.budget_s - (time.monotonic() - t0)
     run_step("throughput", steps, lambda s: check_throughput(s, args.out / "throughput", args.device, left,
                                                              args.throughput_args.split()))
-    report(args.out, steps, env, ["benchmarks/gpu_check.py", *argv])
+    report(args.out, steps, env)
     print((args.out / "report.md").read_text())
     return 1 if any(s.status == "failed" for s in steps) else 0
 

@@ -52,6 +52,7 @@ from mixopt.training.device import adamw_options, training_device  # noqa: E402
 from mixopt.training.model import parameter_count  # noqa: E402
 from mixopt.training.precision import autocast_for  # noqa: E402
 from mixopt.training.trial import is_out_of_memory, train_proxy  # noqa: E402
+import markdown_table  # noqa: E402  (beside this script)
 from provenance import environment, provenance_markdown  # noqa: E402
 from reference_decoder import reference_step  # noqa: E402
 from train_throughput import bench_spec, write_shards  # noqa: E402
@@ -190,26 +191,27 @@ def measure(name: str, shape: ModelShape, vocab: int, shards: dict[str, Path], d
     return row
 
 
-def markdown_table(rows: list[dict[str, Any]], peak: float | None, peak_source: str) -> str:
+def throughput_table(rows: list[dict[str, Any]], peak: float | None, peak_source: str) -> str:
+    """The rows as a Markdown table, below the peak their MFU is against."""
     head = ["proxy", "params", "L x d", "vocab", "ctx x batch", "mode", "dtype", "AdamW", "attention",
             "mixopt tok/s", "reference tok/s", "mixopt/ref", "mixopt MFU", "reference MFU", "notes"]
-    lines = [f"MFU against a peak of {peak:g} TFLOP/s, {peak_source}." if peak else f"MFU: no peak ({peak_source}).",
-             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def mfu(tps: float) -> str:
         return f"{training_flops(row['params'], tps) / (peak * 1e12):.1%}" if peak else "n/a"
 
+    cells = []
     for row in rows:
-        cells = [row["proxy"], f"{row['params'] / 1e6:.3g}M", f"{row['layers']} x {row['width']}", row["vocab"],
-                 f"{row['context']} x {row['batch']}", row["mode"], row.get("dtype", ""), row.get("adamw", "")]
+        line = [row["proxy"], f"{row['params'] / 1e6:.3g}M", f"{row['layers']} x {row['width']}", row["vocab"],
+                f"{row['context']} x {row['batch']}", row["mode"], row.get("dtype", ""), row.get("adamw", "")]
         if row["status"] == "ok":
-            cells += [row["attention"], f"{row['mixopt_tps']:,.0f}", f"{row['reference_tps']:,.0f}",
-                      f"{row['mixopt_tps'] / row['reference_tps']:.2f}x", mfu(row["mixopt_tps"]),
-                      mfu(row["reference_tps"]), row["notes"]]
+            line += [row["attention"], f"{row['mixopt_tps']:,.0f}", f"{row['reference_tps']:,.0f}",
+                     f"{row['mixopt_tps'] / row['reference_tps']:.2f}x", mfu(row["mixopt_tps"]),
+                     mfu(row["reference_tps"]), row["notes"]]
         else:
-            cells += ["", "", "", "", "", "", f"{row['status']}; {row['notes']}".strip("; ")]
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+            line += ["", "", "", "", "", "", f"{row['status']}; {row['notes']}".strip("; ")]
+        cells.append(line)
+    caption = f"MFU against a peak of {peak:g} TFLOP/s, {peak_source}." if peak else f"MFU: no peak ({peak_source})."
+    return f"{caption}\n\n{markdown_table.table(head, cells)}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,11 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     rows.sort(key=lambda r: (names.index(r["proxy"]), args.modes.index(r["mode"])))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    text = "# Training throughput\n\n" + provenance_markdown(env, [sys.argv[0], *(argv or sys.argv[1:])]) + "\n"
-    (args.out / "throughput.md").write_text(text + markdown_table(rows, peak, peak_source))
+    text = "# Training throughput\n\n" + provenance_markdown(env) + "\n"
+    (args.out / "throughput.md").write_text(text + throughput_table(rows, peak, peak_source))
     (args.out / "throughput.json").write_text(json.dumps({"environment": env, "peak_tflops": peak,
                                                            "peak_source": peak_source, "rows": rows}, indent=2))
-    print(markdown_table(rows, peak, peak_source))
+    print(throughput_table(rows, peak, peak_source))
     return 0 if all(r["status"] in ("ok", "skipped: time budget") for r in rows) else 1
 
 

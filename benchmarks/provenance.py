@@ -1,56 +1,25 @@
-"""Where a benchmark's figures come from: the command, date, commit and machine, as Markdown.
+"""What the GPU check's figures were measured on: the GPUs, their driver and the CUDA stack.
 
-The GPU check and its throughput table write these lines above their tables (the docs show no
-figure without them). Read from the places a person would look: ``git``, ``/proc/cpuinfo``,
-torch, and ``nvidia-smi`` for the driver (torch does not report it).
+The command, date, commit, CPU model and core count come from ``markdown_table`` (every
+benchmark's provenance line); this adds the GPU line above the GPU check's tables and the
+``environment.json`` it writes. Read from torch and, for the driver (torch does not report it),
+``nvidia-smi``.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 import platform
-import shlex
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["ROOT", "command_line", "environment", "git_commit", "provenance_markdown"]
+import markdown_table  # beside this script
 
-ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["ROOT", "environment", "provenance_markdown"]
 
-
-def command_line(argv: list[str] | None = None) -> str:
-    """The command as typed: ``python benchmarks/<script> <args>``, paths relative to the repository."""
-    argv = sys.argv if argv is None else argv
-    script = Path(argv[0]).resolve()
-    shown = script.relative_to(ROOT) if script.is_relative_to(ROOT) else Path(argv[0]).name
-    return shlex.join(["python", str(shown), *argv[1:]])
-
-
-def git_commit() -> str:
-    """The checked-out commit, ``-dirty`` when tracked files differ from it; ``unknown`` outside git."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+ROOT = markdown_table.ROOT
 
 
 def _nvidia_smi() -> list[dict[str, str]]:
@@ -88,7 +57,7 @@ def environment() -> dict[str, Any]:
                      "compute_capability": f"{props.major}.{props.minor}"})
     smi = _nvidia_smi()
     return {
-        "cpu": _cpu_model(),
+        "cpu": markdown_table.cpu_model(),
         "cpu_cores": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -102,20 +71,13 @@ def environment() -> dict[str, Any]:
     }
 
 
-def provenance_markdown(env: dict[str, Any], argv: list[str] | None = None) -> str:
-    """The lines above a table: command, date (UTC), commit, machine (GPU or CPU model, core count)."""
+def provenance_markdown(env: dict[str, Any]) -> str:
+    """The lines above a table: the GPUs (model, driver, CUDA, torch), then ``markdown_table``'s
+    provenance line (command, date, commit, CPU model and core count)."""
     gpus = env["gpus"]
     if gpus:
-        names = sorted({g["name"] for g in gpus})
-        device = f"{len(gpus)} x {', '.join(names)} (driver {env['driver'] or 'unknown'}, CUDA {env['cuda_build']})"
+        names = ", ".join(sorted({g["name"] for g in gpus}))
+        device = f"{len(gpus)} x {names}, driver {env['driver'] or 'unknown'}, CUDA {env['cuda_build']}"
     else:
-        device = "no CUDA GPU"
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return "\n".join([
-        f"- command: `{command_line(argv)}`",
-        f"- date: {date}",
-        f"- commit: `{git_commit()}`",
-        f"- GPU: {device}",
-        f"- CPU: {env['cpu']}, {env['cpu_cores']} cores",
-        f"- torch {env['torch']}, Python {env['python']}",
-    ]) + "\n"
+        device = "none (no CUDA device visible)"
+    return f"GPU: {device}; torch {env['torch']}.\n\n{markdown_table.provenance()}\n"

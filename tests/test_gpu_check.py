@@ -62,8 +62,10 @@ def test_the_check_runs_on_a_cpu_and_reports_every_step(tmp_path):
     (row,) = table["rows"]
     assert row["status"] == "ok" and row["mixopt_tps"] > 0 and row["reference_tps"] > 0
     report = (out / "report.md").read_text()
-    for line in ("- command: `python benchmarks/gpu_check.py --out", "- commit: `", "- CPU: ", "cores",
-                 "| tiny-1 | ", "nominal (CPU; not a measured or published peak)"):
+    for line in ("GPU: none (no CUDA device visible)", "Measured with `python benchmarks/gpu_check.py --out",
+                 "Measured with `python benchmarks/gpu_throughput.py --out", ", commit `", " cores)",
+                 "| workflow | ok |", "| out of memory | skipped: no CUDA |", "| tiny-1 | ",
+                 "nominal (CPU; not a measured or published peak)"):
         assert line in report, line
 
 
