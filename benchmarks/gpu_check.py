@@ -313,7 +313,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--budget-s", type=float, default=480.0,
                     help="the whole check's time; the throughput step starts no measurement after it")
     ap.add_argument("--throughput-args", default="",
-                    help="more arguments for gpu_throughput.py, e.g. '--modes eager --seconds 3'")
+                    help="more arguments for gpu_throughput.py, quoted as one: --throughput-args "
+                         "'--modes eager --seconds 3' (a single one as --throughput-args=--modes=eager)")
     args = ap.parse_args(argv)
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         ap.error(f"--out {args.out}: exists and is not an empty folder; give a new one")
