@@ -5,9 +5,9 @@ the arithmetic, so random ones measure the same speed as text):
 
 * mixopt's real training loop (:func:`mixopt.training.trial.train_proxy`) in fp32 and in bf16
   (``training.precision``);
-* a minimal reference decoder of the same shape, written below in plain torch (RMSNorm, rotary
-  positions, SDPA attention, SwiGLU, tied embeddings: the Llama blocks mixopt builds), with the
-  same AdamW and gradient clipping, in fp32 and under bf16 autocast;
+* a minimal reference decoder of the same shape in plain torch (``benchmarks/reference_decoder.py``:
+  RMSNorm, rotary positions, SDPA attention, SwiGLU, tied embeddings: the Llama blocks mixopt
+  builds), with the same AdamW and gradient clipping, in fp32 and under bf16 autocast;
 
 and prints tokens/s of each and the ratios: bf16 over fp32 for both, and mixopt over the reference
 at the same precision (the issue's goal: >= 1.0x the bf16 reference). The reference runs twice in
@@ -47,7 +47,6 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from mixopt.settings import ModelShape, TrainingSettings, section_defaults  # noqa: E402
 from mixopt.training.evaluate import eval_windows as _eval_windows, evaluate as _evaluate  # noqa: E402
@@ -55,6 +54,7 @@ from mixopt.training.model import build_model, count_parameters  # noqa: E402
 from mixopt.training.precision import cpu_has_native_bf16  # noqa: E402
 from mixopt.training.spec import TrainSpec  # noqa: E402
 from mixopt.training.trial import train_proxy  # noqa: E402
+from reference_decoder import reference_step  # noqa: E402
 
 HEAD_DIM = 32
 
@@ -74,11 +74,11 @@ def write_shards(root: Path, vocab: int, n_tokens: int) -> dict[str, Path]:
     return {"random": d}
 
 
-def bench_spec(shape: ModelShape, steps: int, precision: str, compile: bool = False) -> TrainSpec:
-    """A 1-thread CPU run of ``shape`` on the random domain: the schema's training defaults, with one
-    cheap checkpoint (the steps are what is timed)."""
+def bench_spec(shape: ModelShape, steps: int, precision: str, compile: bool = False, device: str = "cpu") -> TrainSpec:
+    """A 1-thread run of ``shape`` on the random domain (on the CPU unless ``device`` says otherwise):
+    the schema's training defaults, with one cheap checkpoint (the steps are what is timed)."""
     training = dataclasses.replace(TrainingSettings.from_dict(section_defaults("training")), checkpoints=1,
-                                   eval_tokens=shape.context + 1, threads=1, device="cpu", precision=precision,
+                                   eval_tokens=shape.context + 1, threads=1, device=device, precision=precision,
                                    compile=compile)
     return TrainSpec.from_settings({"random": 1.0}, "bench", shape, steps, seed=0, training=training)
 
@@ -94,77 +94,12 @@ def train_tps(shape: ModelShape, shards: dict[str, Path], steps: int, precision:
     return m["tokens_per_second"], steps * m["tokens_per_step"] / (time.process_time() - cpu)
 
 
-# -- the reference: a minimal decoder of the same blocks, in plain torch ------------------------
-
-class _Block(torch.nn.Module):
-    def __init__(self, width: int, heads: int, ffn: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm1, self.norm2 = torch.nn.RMSNorm(width, eps=1e-6), torch.nn.RMSNorm(width, eps=1e-6)
-        self.qkv = torch.nn.Linear(width, 3 * width, bias=False)
-        self.out = torch.nn.Linear(width, width, bias=False)
-        self.gate_up = torch.nn.Linear(width, 2 * ffn, bias=False)
-        self.down = torch.nn.Linear(ffn, width, bias=False)
-
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, self.heads, C // self.heads).transpose(1, 3).unbind(2)
-        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.out(y.transpose(1, 2).reshape(B, T, C))
-        gate, up = self.gate_up(self.norm2(x)).chunk(2, dim=-1)
-        return x + self.down(F.silu(gate) * up)
-
-
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
-
-
-class ReferenceGPT(torch.nn.Module):
-    """Llama-style decoder: tied embeddings, rotary positions (theta 1e4), SDPA, SwiGLU."""
-
-    def __init__(self, shape: ModelShape, vocab: int) -> None:
-        super().__init__()
-        self.embed = torch.nn.Embedding(vocab, shape.width)
-        self.blocks = torch.nn.ModuleList(_Block(shape.width, shape.heads, shape.ffn) for _ in range(shape.layers))
-        self.norm = torch.nn.RMSNorm(shape.width, eps=1e-6)
-        head = shape.width // shape.heads
-        inv = 1.0 / (10000 ** (torch.arange(0, head, 2, dtype=torch.float32) / head))
-        angles = torch.outer(torch.arange(shape.context, dtype=torch.float32), inv)
-        self.register_buffer("cos", torch.cat([angles, angles], dim=-1).cos(), persistent=False)
-        self.register_buffer("sin", torch.cat([angles, angles], dim=-1).sin(), persistent=False)
-        for module in self.modules():
-            if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
-                torch.nn.init.normal_(module.weight, std=0.02)
-
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        x = self.embed(idx)
-        T = idx.shape[1]
-        for block in self.blocks:
-            x = block(x, self.cos[:T], self.sin[:T])
-        logits = self.norm(x) @ self.embed.weight.T
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
-
-
 def reference_tps(shape: ModelShape, vocab: int, steps: int, bf16: bool) -> float:
     """tok/s of the reference's training steps (AdamW, clipping) on random token ids."""
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = ReferenceGPT(shape, vocab)
-    opt = torch.optim.AdamW(model.parameters(), lr=shape.lr, betas=(0.9, 0.95), weight_decay=0.1)
-    data = torch.randint(0, vocab, (steps + 1, shape.batch, shape.context + 1))
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
-
-    def step(batch: torch.Tensor) -> None:
-        with autocast():
-            loss = model(batch[:, :-1], batch[:, 1:])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-
+    step = reference_step(shape, vocab, torch.device("cpu"), autocast)
+    data = torch.randint(0, vocab, (steps + 1, shape.batch, shape.context + 1))
     step(data[0])  # the first step allocates: not timed, as mixopt's own count skips nothing but setup
     t = time.perf_counter()
     for i in range(1, steps + 1):

@@ -1,7 +1,8 @@
 r"""The training loop of one proxy run, nanoGPT-style: setup, data, model, then one ``for`` loop.
 
 Each step, in this order: set the learning rate (:func:`~mixopt.training.schedule.lr_at`), draw a
-batch from the mixture, forward and backward, clip the gradient norm, step AdamW, log progress
+batch from the mixture, forward and backward, clip the gradient norm, step AdamW (fused on CUDA,
+:mod:`mixopt.training.device`), log progress
 (:func:`~mixopt.core.progress.progress_line`: loss, lr, tok/s, elapsed, eta),
 evaluate every domain at a checkpoint step, and write a resume checkpoint every ``resume_every``
 steps. Results go into a metrics dict (:mod:`mixopt.training.metrics`) as they become known, so a
@@ -38,6 +39,7 @@ import torch  # noqa: E402
 from mixopt.core.progress import progress_line  # noqa: E402
 from mixopt.training.allocator import keep_freed_memory  # noqa: E402
 from mixopt.training.data import load_run_data  # noqa: E402
+from mixopt.training.device import adamw_options, training_device  # noqa: E402
 from mixopt.training.distributed import Ranks, all_sum, gather, join  # noqa: E402
 from mixopt.training.evaluate import evaluate, lm_loss  # noqa: E402
 from mixopt.training.metrics import (  # noqa: E402
@@ -104,7 +106,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     if ranks.world > 1:
         forward = torch.nn.parallel.DistributedDataParallel(
             forward, device_ids=[device] if device.type == "cuda" else None)
-    optimizer = _adamw(model, shape.lr, spec.weight_decay)
+    optimizer = _adamw(model, shape.lr, spec.weight_decay, device)
     sampler = MixtureSampler(train_tokens, spec.mixture, context=T, batch=B, seed=spec.seed, rank=ranks.rank,
                              world=ranks.world)
     m["domain_sequences"], m["domain_epochs"] = sampler.counts, sampler.epochs
@@ -194,22 +196,19 @@ def _silent(_: str) -> None:
 
 def _device_and_precision(name: str, precision: str, local_rank: int = 0
                           ) -> tuple[torch.device, Callable[[], AbstractContextManager], str]:
-    """The device of ``training.device`` (``auto``: CUDA when there is one; this rank's GPU), the
-    autocast context of a forward pass there at ``training.precision``, and the name of its
-    compute dtype."""
-    kind = ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-    device = torch.device(kind, local_rank) if kind == "cuda" else torch.device(kind)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    """The device of ``training.device`` (:func:`~mixopt.training.device.training_device`: ``auto``
+    is CUDA when there is one; this rank's GPU), the autocast context of a forward pass there at
+    ``training.precision``, and the name of its compute dtype."""
+    device = training_device(name, local_rank)
     autocast, dtype = autocast_for(device, precision)
     return device, autocast, dtype
 
 
-def _adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with weight decay on the matrices only (not on the norm gains)."""
+def _adamw(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices only (not on the norm gains); fused on CUDA."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},  # matrices
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},  # norm gains
     ]
-    return torch.optim.AdamW(groups, lr=lr, betas=BETAS)
+    return torch.optim.AdamW(groups, lr=lr, betas=BETAS, **adamw_options(device))
