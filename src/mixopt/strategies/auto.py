@@ -7,7 +7,8 @@ What a careful person does by hand, as a portfolio of three arms that propose *t
   iteration spends the batch's other slots on the proxy (qLogNEI at the proxy, as ``gp`` with
   ``scale`` would).
 - **target**: the target-only GP's qLogNEI pick (``gp``), once the target runs can fit it.
-- **explore**: an unrun target mixture drawn at random (random search's pick).
+- **explore**: the unrun target mixture nearest to the next point of a scrambled Sobol sequence on
+  the simplex (the space-filling design gp and mfms start from).
 
 Each iteration runs ``target_runs`` mixtures at the target (default 1: the whole point is to pay
 for as few target runs as possible; a target run that confirms or refutes the proxy informs the
@@ -60,7 +61,7 @@ class AutoStrategy(Strategy):
         screen: proxy runs in iteration 0 (default: the iteration's batch size).
         target_runs: target runs per iteration after the screen while the proxy is trusted (the rest
             of the batch runs at the proxy).
-        explore_every: every k-th target run explores (a random unrun mixture), whatever the skills say.
+        explore_every: every k-th target run explores (space-filling), whatever the skills say.
         min_skill: below this Spearman correlation with the target runs an arm's model is not
             trusted to pick.
         raw_samples: candidate mixtures scored on the simplex (no pool).
@@ -210,15 +211,16 @@ class AutoStrategy(Strategy):
             return "proxy" if skills["proxy"] > 0 else "explore"
         return arm if scored[arm] >= self.options["min_skill"] else "explore"
 
-    def _explore(self, choices: np.ndarray, iteration: int, k: int) -> np.ndarray:
-        """A choice drawn uniformly at random (seeded): random search's own pick, so the explore
-        share costs no more than random search would (a maximin design would start at the
-        simplex's corners, where mixtures are rarely good)."""
-        rng = np.random.default_rng([self.seed, iteration, k])
-        return choices[int(rng.integers(len(choices)))]
+    def _explore(self, choices: np.ndarray, runs: int) -> np.ndarray:
+        """Space-filling: the choice nearest (L1) to point ``runs`` of one scrambled Sobol sequence
+        on the simplex (inside the target's constraints), the design gp and mfms start from. A
+        maximin pick would start at the simplex's corners, where mixtures are rarely good."""
+        point = self.box(self.problem.target).sample(runs + 1, self.seed)[runs]
+        return choices[int(np.abs(choices - point).sum(axis=1).argmin())]
 
     def _pick(self, arm: str, observations: pd.DataFrame, choices: np.ndarray, taken: list[np.ndarray],
-              iteration: int) -> np.ndarray:
+              iteration: int, runs: int) -> np.ndarray:
+        """Target run number ``runs + 1``: the arm's choice among ``choices`` not yet ``taken``."""
         free = choices[~is_among(choices, np.array(taken))] if taken else choices
         if arm == "proxy":
             means = self._proxy_means(observations, free)
@@ -230,7 +232,7 @@ class AutoStrategy(Strategy):
             w = batch.proposals[0].mixture
             if not taken or not is_among(w[None], np.array(taken))[0]:
                 return w
-        return self._explore(free, iteration, len(taken))
+        return self._explore(free, runs)
 
     # -- Strategy ------------------------------------------------------------------------------
 
@@ -256,7 +258,7 @@ class AutoStrategy(Strategy):
         slots = self.options["target_runs"] if trusted else n
         for k in range(min(slots, n, len(choices))):
             arm = self.choose_arm(len(target_rows) + k, skills)
-            picks.append(self._pick(arm, observations, choices, picks, iteration))
+            picks.append(self._pick(arm, observations, choices, picks, iteration, len(target_rows) + k))
             arms.append(arm)
         proposals = self.proposals_at(np.array(picks), self.problem.target) if picks else []
         rest = n - len(proposals)
