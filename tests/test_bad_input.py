@@ -1,0 +1,115 @@
+"""Bad input, round two (issue 30): command-line flags, suite files, warm starts, bounds on a pool,
+results trees and locks. Each case asserts the one message a user sees (exit status 2) and that
+nothing was written. The config-file cases of the fault matrix are in tests/test_faults.py."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import REPO
+from mixopt.cli import main
+
+REGMIX = REPO / "configs" / "regmix.yaml"
+
+
+def refused_by_cli(argv: list[str], capsys, *expected: str) -> str:
+    """``mixopt argv`` exits 2 with one ``mixopt <command>:`` line holding every ``expected`` text."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count(f"mixopt {argv[0]}:") == 1 and "Traceback" not in err, err
+    assert all(e in err for e in expected), err
+    return err
+
+
+# --- flags go through the checks of the keys they override ------------------------------------
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--seeds", "0", "--seeds 0: 0 is less than the minimum of 1 (as for the key 'bench.seeds'"),
+    ("--seeds", "-1", "--seeds -1: -1 is less than the minimum of 1"),
+    ("--budget-flops", "-5", "--budget-flops -5.0: -5.0 is less than or equal to the minimum of 0 (as for the key "
+                             "'bench.budget_flops'"),
+    ("--epsilon", "-1", "--epsilon -1.0: -1.0 is less than the minimum of 0 (as for the key 'bench.epsilon'"),
+    ("--jobs", "0", "--jobs 0: 0 is less than the minimum of 1 (as for the key 'bench.jobs'"),
+])
+def test_bench_flags_are_checked_as_their_keys(tmp_path, capsys, flag, value, expected):
+    refused_by_cli(["bench", str(REGMIX), "--out", str(tmp_path / "out"), flag, value], capsys, expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_surrogate_flag_needs_surrogate_mode_and_the_file(tmp_path, capsys):
+    out = tmp_path / "out"
+    refused_by_cli(["bench", str(REGMIX), "--out", str(out), "--surrogate", str(tmp_path / "none.pt")], capsys,
+                   "--surrogate", "backend.mode is 'pool'")
+    config = yaml.safe_load(REGMIX.read_text())
+    config["backend"]["mode"] = "surrogate"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    refused_by_cli(["bench", str(tmp_path / "c.yaml"), "--out", str(out), "--surrogate", str(tmp_path / "none.pt")],
+                   capsys, f"--surrogate {tmp_path / 'none.pt'}: file not found")
+    assert not out.exists()
+
+
+# --- suite files -----------------------------------------------------------------------------
+
+
+def suite_file(tmp_path, **changes) -> str:
+    """A small valid suite: a synthetic problem and the RegMix table, two strategies."""
+    suite = {"seeds": 2, "jobs": 1,
+             "defaults": {"budget": {"initial_design": 4, "trials_per_iteration": 2}, "max_iterations": 5},
+             "strategies": {"random": {"name": "random"}, "gp": {"name": "gp"}},
+             "problems": {"syn": {"synthetic": {"kind": "near_ties"}, "target": {"scale": "1B"}},
+                          "regmix": {"backend": {"name": "table", "table": {"format": "regmix"}, "mode": "pool"},
+                                     "target": {"scale": "1B"}}}}
+    for key, value in changes.items():
+        *parents, leaf = key.split("__")
+        node = suite
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is None:
+            node.pop(leaf)
+        else:
+            node[leaf] = value
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return str(path)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--seeds", "0"], "--seeds 0: 0 is less than the minimum of 1"),
+    (["--seeds", "-1"], "--seeds -1"),
+    (["--jobs", "0"], "--jobs 0: 0 is less than the minimum of 1"),
+    (["--quick"], "--quick: "),
+])
+def test_suite_flags_are_checked(tmp_path, capsys, argv, expected):
+    out = tmp_path / "out"
+    refused_by_cli(["suite", suite_file(tmp_path), "--out", str(out), *argv], capsys, expected)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"strategies__gp__name": "gp_ei"}, "suite key 'strategies.gp.name'"),
+    ({"strategies__gp__options": {"bogus": 1}}, "suite key 'strategies.gp.options'"),
+    ({"defaults__budget__initial_desing": 4}, "suite key 'defaults.budget'"),
+    ({"defaults__budget__initial_design": 0}, "suite key 'defaults.budget.initial_design'"),
+    ({"problems__regmix__budget": {"trials_per_iteration": 0}}, "suite key 'problems.regmix.budget.trials_per_iteration'"),
+    ({"problems__regmix__backend": {"name": "train"}}, "a suite takes table back ends"),
+    ({"problems__regmix__objective": {"type": "weighted", "weights": {"nope": 1.0}}},
+     "suite key 'problems.regmix.objective.weights'"),
+])
+def test_suite_errors_name_suite_keys_and_write_nothing(tmp_path, capsys, changes, expected):
+    out = tmp_path / "out"
+    err = refused_by_cli(["suite", suite_file(tmp_path, **changes), "--out", str(out)], capsys, expected)
+    assert "bench." not in err and "config key" not in err
+    assert not out.exists()  # the synthetic problem's table, written before the bad problem was read, is gone
+
+
+def test_suite_problem_epsilon_without_defaults(tmp_path):
+    from mixopt.bench.problems import load_suite
+
+    path = suite_file(tmp_path, problems__syn__epsilon=0.02, problems__syn__max_iterations=3,
+                      defaults__max_iterations=None)
+    suite = load_suite(path, out_dir=tmp_path / "out", base_dir=REPO)
+    syn = next(p for p in suite.problems if p.name == "syn")
+    assert (syn.settings.bench.epsilon, syn.settings.bench.max_iterations) == (0.02, 3)
