@@ -113,3 +113,56 @@ def test_suite_problem_epsilon_without_defaults(tmp_path):
     suite = load_suite(path, out_dir=tmp_path / "out", base_dir=REPO)
     syn = next(p for p in suite.problems if p.name == "syn")
     assert (syn.settings.bench.epsilon, syn.settings.bench.max_iterations) == (0.02, 3)
+
+
+# --- warm starts and bounds on a pool: the config check, before any job --------------------------
+
+
+def check_refuses(tmp_path, config: dict, capsys, *expected: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    refused_by_cli(["check", str(path), "--base-dir", str(tmp_path)], capsys, *expected)
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def prior_table():
+    """Six recorded RegMix runs at 1M, as a prior_runs table would hold them."""
+    from mixopt.tables.loaders import load_regmix
+
+    data = load_regmix().data
+    return data[data["run_id"].isin(data.loc[data["scale"] == "1M", "run_id"].unique()[:6])]
+
+
+def regmix_with_prior(tmp_path, frame) -> dict:
+    config = yaml.safe_load(REGMIX.read_text())
+    if frame is not None:
+        frame.to_csv(tmp_path / "prior.csv", index=False) if hasattr(frame, "to_csv") else \
+            (tmp_path / "prior.csv").write_text(frame)
+    config["prior_runs"] = "prior.csv"
+    return config
+
+
+def test_a_good_prior_table_passes(tmp_path, capsys, prior_table):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(regmix_with_prior(tmp_path, prior_table)))
+    assert main(["check", str(path), "--base-dir", str(tmp_path)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda t: None, "prior.csv"),                                   # no file
+    (lambda t: "", "the file is empty"),
+    (lambda t: ",".join(t.columns) + "\n", "no rows"),
+    (lambda t: t.drop(columns="w_pile_cc"), "pile_cc"),
+    (lambda t: t[t["domain"] != "pile_cc"], "losses on ['pile_cc']"),
+    (lambda t: t.assign(w_pile_cc=t["w_pile_cc"] + 0.5), "not on the simplex (sum 1.5"),
+])
+def test_a_bad_prior_table_is_refused_by_the_check(tmp_path, capsys, prior_table, mutate, expected):
+    check_refuses(tmp_path, regmix_with_prior(tmp_path, mutate(prior_table)), capsys,
+                  "config key 'prior_runs'", expected)
+
+
+def test_bounds_that_no_pool_mixture_keeps_to(tmp_path, capsys):
+    config = yaml.safe_load(REGMIX.read_text())
+    config["constraints"] = {"bounds": {"pile_cc": [1.0, 1.0]}}
+    check_refuses(tmp_path, config, capsys, "config key 'constraints.bounds'", "none of the 256 mixtures")

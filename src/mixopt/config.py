@@ -18,6 +18,7 @@ from mixopt.core.errors import ConfigError
 from mixopt.core.problem import Problem
 from mixopt.settings import Settings, check_weights, read_yaml, with_defaults
 from mixopt.strategies.registry import check_strategy_options, strategy_class
+from mixopt.tables.prior_runs import prior_metrics
 
 __all__ = ["ConfigError", "check_config", "check_settings", "load_config", "load_settings",
            "with_defaults"]
@@ -44,7 +45,10 @@ def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
     unknown = sorted(set(settings.domains) - set(problem.domains))
     if unknown:
         raise ConfigError(f"config key 'domains': unknown domain(s) {unknown}; the run table's are {list(problem.domains)}")
-    constraints_of(settings, problem)  # the caps the config's token counts set, at the target
+    constraints = constraints_of(settings, problem)  # the caps the config's token counts set, at the target
+    if settings.prior_runs:  # read once here: a bad table stops the workflow before any job, not in aggregate
+        prior_metrics(base_dir / settings.prior_runs, problem)
+    _check_pool_meets_bounds(settings, backend, constraints.box(problem.target))
     _check_objective(settings, problem)
     if isinstance(settings.reference, dict):
         check_weights(settings.reference, problem.domains, "reference", complete=False)
@@ -73,6 +77,16 @@ def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
         if unknown:
             raise ConfigError(f"config key '{key}.options.scales': {unknown} not among the scales {scales}")
     return backend
+
+
+def _check_pool_meets_bounds(settings: Settings, backend: Backend, box: MixtureBox) -> None:
+    """A pool back end runs only the mixtures it recorded: one at the target must be inside ``box``
+    (the bounds and repetition caps there), or no strategy has an answer."""
+    pool = backend.mixtures_at(backend.problem.target)
+    if pool is not None and not box.contains(pool).any():
+        raise ConfigError(f"config key 'constraints.bounds': none of the {len(pool)} mixtures the pool records at "
+                          f"the target {backend.problem.target.scale} keeps to {settings.constraints.bounds} (and "
+                          "the repetition caps); widen the bounds")
 
 
 def _check_objective(settings: Settings, problem: Problem) -> None:
