@@ -4,6 +4,8 @@ nothing was written. The config-file cases of the fault matrix are in tests/test
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -166,3 +168,82 @@ def test_bounds_that_no_pool_mixture_keeps_to(tmp_path, capsys):
     config = yaml.safe_load(REGMIX.read_text())
     config["constraints"] = {"bounds": {"pile_cc": [1.0, 1.0]}}
     check_refuses(tmp_path, config, capsys, "config key 'constraints.bounds'", "none of the 256 mixtures")
+
+
+# --- locks: unlocking reads no config ------------------------------------------------------------
+
+
+def test_unlock_removes_a_stale_lock_whatever_the_config_says(tmp_path, capsys):
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.input.lock").write_text("resources/corpora/books.jsonl\n")
+    (locks / "0.output.lock").write_text("results/iter_0/proposals.csv\n")
+    (tmp_path / "config.yaml").write_text("domains:\n  code: {paths: [moved/away/*.txt]}\n")  # no longer checks
+    assert main(["unlock", str(tmp_path)]) == 0
+    assert "its lock is removed" in capsys.readouterr().out
+    assert not locks.exists() and (tmp_path / ".snakemake").is_dir()
+
+
+def test_unlock_refuses_extra_arguments_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["unlock", str(tmp_path), "--", "--configfile", "nope.yaml"])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and "unrecognized arguments: --configfile nope.yaml" in err, err
+    assert "Traceback" not in err
+
+
+# --- a corpus bad deep inside: the shallow check passes, --deep and the job name file and line ----
+
+
+def deep_corpus(tmp_path, bad: str) -> Path:
+    """1.5 MB of JSON lines (past the check's 1 MiB sample of a file), broken at line 1400."""
+    import gzip
+    import json
+
+    lines = [json.dumps({"text": f"document {i}: " + "lorem ipsum " * 80}) + "\n" for i in range(1500)]
+    if bad == "truncated":
+        path = tmp_path / "deep.jsonl.gz"
+        data = gzip.compress("".join(lines).encode())
+        path.write_bytes(data[: int(len(data) * 0.97)])
+        return path
+    lines[1399] = {"missing": '{"body": "no text field"}\n', "null": '{"text": null}\n',
+                   "json": '{"text": oops}\n'}[bad]
+    path = tmp_path / "deep.jsonl"
+    path.write_text("".join(lines))
+    return path
+
+
+JOB_SCRIPT = """
+import sys
+from pathlib import Path
+from mixopt.core.logs import log_to
+from mixopt.data.documents import iter_documents
+with log_to(sys.argv[2]):  # as every workflow script runs
+    for _ in iter_documents([Path(sys.argv[1])]):
+        pass
+"""
+
+
+@pytest.mark.parametrize("bad, expected", [
+    ("missing", "deep.jsonl, line 1400: missing field 'text'"),
+    ("null", "deep.jsonl, line 1400: field 'text' is NoneType, expected a string"),
+    ("json", "deep.jsonl, line 1400, column 10: invalid JSON (Expecting value)"),
+    ("truncated", "deep.jsonl.gz, after line "),
+])
+def test_a_corpus_bad_deep_inside(tmp_path, tiny_config, capsys, bad, expected):
+    import subprocess
+    import sys
+
+    path = deep_corpus(tmp_path, bad)
+    tiny_config["domains"]["docs"] = {"paths": [str(path)]}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(tiny_config))
+    assert main(["check", str(config), "--base-dir", str(tmp_path)]) == 0  # shallow: reads the first MiB
+    capsys.readouterr()
+    refused_by_cli(["check", str(config), "--base-dir", str(tmp_path), "--deep"], capsys,
+                   "config key 'domains.docs.paths'", expected)
+    # the job that reads the file: one line naming file and line, exit 1, the same line in its log
+    job = subprocess.run([sys.executable, "-c", JOB_SCRIPT, str(path), str(tmp_path / "job.log")],
+                         capture_output=True, text=True, timeout=120)
+    assert job.returncode == 1 and job.stderr.count("\n") == 1 and expected in job.stderr, job.stderr
+    assert "Traceback" not in job.stderr and expected in (tmp_path / "job.log").read_text()

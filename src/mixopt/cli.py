@@ -145,7 +145,7 @@ def _check(args: argparse.Namespace) -> int:
     from mixopt.config import ConfigError, load_settings
 
     try:
-        settings = load_settings(args.config, base_dir=args.base_dir or Path.cwd())
+        settings = load_settings(args.config, base_dir=args.base_dir or Path.cwd(), deep=args.deep)
     except ConfigError as e:
         print(f"mixopt check: {e}", file=sys.stderr)
         return 2
@@ -172,7 +172,7 @@ def _unlock(args: argparse.Namespace) -> int:
     if not Path(args.dir).is_dir():
         print(f"mixopt unlock: {args.dir} is not a directory", file=sys.stderr)
         return 2
-    code, message = unlock(args.dir, args.snakemake_args)
+    code, message = unlock(args.dir)
     print(f"mixopt unlock: {message}", file=sys.stderr if code else sys.stdout)
     return code
 
@@ -216,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("config", help="a mixopt config, e.g. config.yaml")
     check.add_argument("--base-dir", dest="base_dir",
                        help="where relative paths in the config start (default: cwd, as for snakemake)")
+    check.add_argument("--deep", action="store_true",
+                       help="read every corpus file to its end (the default check reads the first MiB of each)")
     check.set_defaults(run=_check)
 
     status = sub.add_parser("status", help="one screen on a running or finished loop: iterations, trials, best so far")
@@ -223,14 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--configfile", help="the config the loop ran with (default: DIR/config.yaml)")
     status.set_defaults(run=_status)
 
-    unlock = sub.add_parser("unlock", help="remove the lock a killed snakemake left, unless a snakemake still runs there")
+    unlock = sub.add_parser("unlock", help="remove the lock a killed snakemake left, unless a snakemake still runs there "
+                                         "(the config is not read: it need not check)")
     unlock.add_argument("dir", nargs="?", default=".", help="the project directory (default: .)")
-    unlock.add_argument("snakemake_args", nargs=argparse.REMAINDER,
-                        help="after --: what else snakemake --unlock needs, e.g. -- --configfile other.yaml")
     unlock.set_defaults(run=_unlock)
     args = parser.parse_args(argv)
-    if getattr(args, "snakemake_args", None) and args.snakemake_args[0] == "--":
-        args.snakemake_args = args.snakemake_args[1:]
     return args.run(args)
 
 

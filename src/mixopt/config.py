@@ -23,15 +23,16 @@ from mixopt.tables.prior_runs import prior_metrics
 __all__ = ["ConfigError", "check_config", "check_settings", "load_config", "load_settings",
            "with_defaults"]
 
-def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
+def check_settings(settings: Settings, base_dir: str | Path = ".", deep: bool = False) -> Backend:
     """Check what needs files, tables and strategies; returns the back end the settings name.
+    ``deep``: read every corpus file to its end (``mixopt check --deep``), not a sample of each.
 
     Raises:
         ConfigError: naming the first bad key and its value.
     """
     base_dir = Path(base_dir)
     backend = make_backend(settings, base_dir)
-    backend.preflight(base_dir)
+    backend.preflight(base_dir, deep=deep)
     problem = backend.problem
     scales = list(problem.full_steps)
     unknown = sorted(set(settings.constraints.bounds) - set(problem.domains))
@@ -105,10 +106,10 @@ def _check_objective(settings: Settings, problem: Problem) -> None:
         raise ConfigError(f"config key 'objective.reference': the reference breaks constraints.bounds: {broken}")
 
 
-def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> Settings:
+def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bool = False) -> Settings:
     """Check a config that :func:`with_defaults` has filled; returns its settings."""
     settings = Settings.from_config(config)
-    check_settings(settings, base_dir)
+    check_settings(settings, base_dir, deep=deep)
     return settings
 
 
@@ -124,7 +125,7 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> dict:
     return config
 
 
-def load_settings(path: str | Path, base_dir: str | Path | None = None) -> Settings:
-    """Read, fill and check a YAML config; returns its settings."""
+def load_settings(path: str | Path, base_dir: str | Path | None = None, deep: bool = False) -> Settings:
+    """Read, fill and check a YAML config; returns its settings (``deep``: see :func:`check_settings`)."""
     config = with_defaults(read_yaml(path))
-    return check_config(config, base_dir=Path(base_dir) if base_dir else Path(path).parent)
+    return check_config(config, base_dir=Path(base_dir) if base_dir else Path(path).parent, deep=deep)
