@@ -55,7 +55,7 @@ def corpora(folder: Path) -> dict[str, list[str]]:
 
 def run(name: str, strategy, failure_of, examples: int, random_seed: int) -> dict:
     """``examples`` inputs of ``strategy`` through ``failure_of``; the count and the failures."""
-    seen, failures = [0], []
+    seen, accepted, failures = [0], [0], []
 
     @seed(random_seed)
     @settings(max_examples=examples, deadline=None, database=None,
@@ -63,14 +63,17 @@ def run(name: str, strategy, failure_of, examples: int, random_seed: int) -> dic
     @given(value=strategy)
     def property_(value):
         seen[0] += 1
-        failure = failure_of(value)
+        outcome, failure = failure_of(value)
+        accepted[0] += outcome == "accepted"
         if failure is not None:
             failures.append((value, failure))
 
     t0 = time.perf_counter()
     property_()
-    print(f"{name}: {seen[0]} examples, {len(failures)} failures, {time.perf_counter() - t0:.0f} s", flush=True)
-    return {"name": name, "examples": seen[0], "failures": failures, "seconds": time.perf_counter() - t0}
+    print(f"{name}: {seen[0]} examples ({accepted[0]} accepted), {len(failures)} failures, "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    return {"name": name, "examples": seen[0], "accepted": accepted[0], "failures": failures,
+            "seconds": time.perf_counter() - t0}
 
 
 def cpu_model() -> str:
@@ -103,10 +106,11 @@ def page(results: list[dict], command: str) -> str:
         f"- commit: {commit}{' (with uncommitted changes)' if dirty else ''}",
         f"- machine: {cpu_model()}, {os.cpu_count()} cores",
         "",
-        "| property | examples | failures | seconds |",
-        "|---|---:|---:|---:|",
+        "| property | examples | accepted | refused in one line | failures | seconds |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r['name']} | {r['examples']} | {len(r['failures'])} | {r['seconds']:.0f} |" for r in results]
+    lines += [f"| {r['name']} | {r['examples']} | {r['accepted']} | {r['examples'] - r['accepted'] - len(r['failures'])} "
+              f"| {len(r['failures'])} | {r['seconds']:.0f} |" for r in results]
     for r in results:
         for value, failure in r["failures"][:SHOWN]:
             lines += ["", f"**{r['name']}**: `{yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()}`",

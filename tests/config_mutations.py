@@ -149,11 +149,11 @@ def _object(schema: dict, root: dict) -> st.SearchStrategy:
 # -- the property --------------------------------------------------------------------------------
 
 
-def check_failure(config: dict, base_dir: Path) -> str | None:
+def check_failure(config: dict, base_dir: Path) -> tuple[str, str | None]:
     """``mixopt check`` on ``config`` (written under a fresh folder; relative paths start at
-    ``base_dir``): ``None`` when it accepts (exit 0) or refuses with one ``mixopt check:`` line
-    (exit 2) and writes nothing; else what went wrong (an escaped exception, another exit status,
-    several lines)."""
+    ``base_dir``): ``("accepted", None)`` (exit 0), ``("refused", None)`` (one ``mixopt check:``
+    line, exit 2, nothing written), else ``("failed", what went wrong)`` (an escaped exception,
+    another exit status, several lines)."""
     from mixopt.cli import main
 
     with tempfile.TemporaryDirectory() as folder:
@@ -164,20 +164,20 @@ def check_failure(config: dict, base_dir: Path) -> str | None:
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 code = main(["check", str(path), "--base-dir", str(base_dir)])
         except BaseException as e:  # noqa: BLE001 - anything escaping is the failure looked for
-            return f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+            return "failed", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         lines = [line for line in err.getvalue().splitlines() if line.strip()]
         if code == 0:
-            return None
+            return "accepted", None
         if code != 2 or len(lines) != 1 or not lines[0].startswith("mixopt check: "):
-            return f"exit {code}, stderr: {err.getvalue()[-2000:]}"
+            return "failed", f"exit {code}, stderr: {err.getvalue()[-2000:]}"
         if sorted(p.name for p in Path(folder).iterdir()) != ["config.yaml"]:
-            return f"refused, yet wrote {sorted(p.name for p in Path(folder).iterdir())}"
-    return None
+            return "failed", f"refused, yet wrote {sorted(p.name for p in Path(folder).iterdir())}"
+    return "refused", None
 
 
-def suite_failure(suite: dict, base_dir: Path) -> str | None:
-    """The suite loader on ``suite``: ``None`` when it accepts it or raises one ``ConfigError``
-    (one line) and leaves its output folder unwritten; else what went wrong."""
+def suite_failure(suite: dict, base_dir: Path) -> tuple[str, str | None]:
+    """The suite loader on ``suite``: ``("accepted", None)``, ``("refused", None)`` (one
+    ``ConfigError`` line, its output folder left unwritten), else ``("failed", what went wrong)``."""
     from mixopt.bench.problems import load_suite
     from mixopt.core.errors import ConfigError
 
@@ -189,10 +189,10 @@ def suite_failure(suite: dict, base_dir: Path) -> str | None:
                 load_suite(path, out_dir=out, base_dir=base_dir)
         except ConfigError as e:
             if "\n" in str(e).strip():
-                return f"a ConfigError of several lines: {e}"
+                return "failed", f"a ConfigError of several lines: {e}"
             if out.exists():
-                return f"refused ({e}), yet wrote {sorted(str(p.relative_to(out)) for p in out.rglob('*'))}"
-            return None
+                return "failed", f"refused ({e}), yet wrote {sorted(str(p.relative_to(out)) for p in out.rglob('*'))}"
+            return "refused", None
         except BaseException as e:  # noqa: BLE001
-            return f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
-    return None
+            return "failed", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+    return "accepted", None

@@ -124,3 +124,22 @@ def test_law_informed_gp_keeps_the_laws_extrapolation_and_reports_its_uncertaint
     assert mre(informed) < 0.005 and mre(informed) < mre(alone)
     mean, std = informed.predict_with_std(test_runs.mixtures[:5], test_runs.params[:5], test_runs.tokens[:5])
     assert mean.shape == std.shape == (5, len(DOMAINS)) and (std > 0).all()
+
+
+def test_the_gp_alone_says_when_it_extrapolates_past_its_sizes_and_each_predictor_is_bounded(config, tmp_path,
+                                                                                                capsys):
+    """Two sizes fitted (S, M), L and XL predicted (3x and 10x larger): a law with a power law in
+    N extrapolates; the GP alone has no size law and must say its predictions there are outside
+    what its data support (measured 90-121% off on real runs two sizes up)."""
+    out = tmp_path / "predict"
+    bounds = {"scaling_law": 0.005, "dml": 0.05, "gp+scaling_law": 0.01}  # objective MRE at L and XL
+    assert main(["predict", config, "--fit-up-to", "M", "--size-exponent", "0.3", "--predictors", *bounds, "gp",
+                 "--out", str(out), "--base-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    scores = pd.read_csv(out / "scores.csv")
+    objective = scores[scores["domain"] == "objective"].set_index(["predictor", "scale"])
+    assert not objective.loc["gp", "supported"].any()
+    assert "unsupported: gp extrapolates from 2 fitted size(s)" in printed and "(unsupported)" in printed
+    for predictor, bound in bounds.items():
+        assert objective.loc[predictor, "supported"].all()
+        assert (objective.loc[predictor, "mre"] < bound).all(), (predictor, objective.loc[predictor, "mre"])

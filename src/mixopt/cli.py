@@ -129,6 +129,8 @@ def _predict(args: argparse.Namespace) -> int:
             scores.to_csv(f, index=False)
         plot(predictions, scale_of, out / "predicted_vs_observed.png")
         lines.append(format_scores(scores))
+        for caveat in dict.fromkeys(c for c in predictions["caveat"] if c):
+            lines.append(f"unsupported: {caveat}")
     for row in failures.itertuples():
         lines.append(f"{row.predictor}: could not be fitted: {row.error}")
     with atomic_open(out / "failures.csv") as f:
