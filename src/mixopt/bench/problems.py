@@ -93,13 +93,13 @@ def _suite_key(config_key: str, name: str, problem: dict, defaults: dict) -> str
             label, _, rest = rest.partition(".")
             return ".".join(filter(None, ["strategies", label.split("@")[0], rest]))
         head, rest = section, rest
-    if head in ("budget", "epsilon", "max_iterations"):
+    # a budget key, epsilon or max_iterations the problem leaves to the suite's defaults is theirs
+    if head == "budget":
         leaf = rest.split(".")[0]
-        own = problem.get(head, {}) if head == "budget" else problem
-        in_defaults = defaults.get(head, {}) if head == "budget" else defaults
-        if head == "budget" and leaf not in own and leaf in in_defaults or head != "budget" and head not in own \
-                and head in in_defaults:
-            return ".".join(filter(None, ["defaults", head, rest]))
+        if leaf not in problem.get("budget", {}) and leaf in defaults.get("budget", {}):
+            return ".".join(["defaults", "budget", rest])
+    elif head in ("epsilon", "max_iterations") and head not in problem and head in defaults:
+        return f"defaults.{head}"
     return ".".join(filter(None, ["problems", name, head, rest]))
 
 
