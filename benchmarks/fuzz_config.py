@@ -86,11 +86,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def page(results: list[dict], command: str) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip() or "unknown"
+def commit() -> str:
+    """The checked-out commit, and whether tracked files differ from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=ROOT).stdout.strip() or "unknown"
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                            text=True, cwd=ROOT).stdout.strip()
+    return head + (" (with uncommitted changes)" if dirty else "")
+
+
+def page(results: list[dict], command: str, tested: str) -> str:
     lines = [
         "# Config fuzzer: the long run",
         "",
@@ -103,7 +108,7 @@ def page(results: list[dict], command: str) -> str:
         "",
         f"- command: `{command}`",
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- commit: {commit}{' (with uncommitted changes)' if dirty else ''}",
+        f"- commit: {tested}",
         f"- machine: {cpu_model()}, {os.cpu_count()} cores",
         "",
         "| property | examples | accepted | refused in one line | failures | seconds |",
@@ -124,6 +129,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "docs" / "fuzz_config.md"))
     args = parser.parse_args()
+    tested = commit()  # before the run: the code it exercised
     config_schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
     suite_schema = yaml.safe_load((ROOT / "schemas" / "suite.schema.yaml").read_text())
     with tempfile.TemporaryDirectory() as folder:
@@ -138,7 +144,7 @@ def main() -> None:
     command = "python benchmarks/fuzz_config.py" + "".join(
         f" --{k} {v}" for k, v in (("examples", args.examples), ("seed", args.seed)))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(page(results, command))
+    Path(args.out).write_text(page(results, command, tested))
     print(f"written: {args.out}")
 
 
