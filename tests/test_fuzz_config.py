@@ -1,7 +1,7 @@
 """The config fuzzer: configs and suite files generated from the schemas, and valid ones mutated
 as users get them wrong (tests/config_mutations.py). ``mixopt check`` and the suite loader must
 accept each or refuse it with one ``ConfigError`` line, exit 2 and nothing written; never a
-traceback. A bounded run here (``MIXOPT_FUZZ_EXAMPLES``, default 25 per property); a long one:
+traceback. A bounded run here (``MIXOPT_FUZZ_EXAMPLES``, default 10 per property); a long one:
 ``python benchmarks/fuzz_config.py``."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from config_mutations import check_failure, from_schema, mutated, suite_failure
 from conftest import REPO
 
-EXAMPLES = int(os.environ.get("MIXOPT_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("MIXOPT_FUZZ_EXAMPLES", "10"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.filter_too_much, HealthCheck.data_too_large])
