@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 python3 -m venv .venv
-# constraints.txt pins torch to the CPU build; unpinned, botorch pulls several GB of CUDA wheels.
+# constraints.txt pins the tested version of every dependency (torch: the CPU build; unpinned,
+# botorch pulls several GB of CUDA wheels), so an install is reproducible.
 .venv/bin/pip install --quiet -c constraints.txt -e '.[test]'
 .venv/bin/mixopt-fetch-corpora --dest resources/sources
 echo "set-up done: activate with 'source .venv/bin/activate'"

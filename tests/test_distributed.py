@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from mixopt.training.launch import run_trial_processes
+from mixopt.training.worker import HOLD_AFTER_RESUME_ENV
 from test_faults import worker_of
 from test_train import quiet, shards, spec  # noqa: F401  (shards is a fixture)
 
@@ -65,6 +66,7 @@ def test_two_processes_train_the_one_process_run(two, shards, tmp_path):  # noqa
     assert not (tmp_path / "resume.pt").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_two_process_run_resumes_to_the_same_metrics(two, shards, tmp_path):  # noqa: F811
     """SIGKILL to the job, torchrun and (by their parent's death) the ranks, once rank 0 has written
     a resume file; the rerun restores every rank and ends where the uninterrupted run did."""
@@ -77,8 +79,10 @@ from pathlib import Path
 from test_distributed import launched, on
 launched(on(2), {{k: Path(v) for k, v in json.loads(sys.argv[1]).items()}}, Path(sys.argv[2]))
 """
+    # held after its first resume checkpoint (never released): the kill lands mid-run however slow the machine
     job = subprocess.Popen([sys.executable, "-c", code, json.dumps({k: str(v) for k, v in shards.items()}), str(out)],
-                           start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**os.environ, HOLD_AFTER_RESUME_ENV: str(tmp_path / "never-released")})
     deadline = time.monotonic() + 120
     while not resume.exists() and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)

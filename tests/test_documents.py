@@ -123,7 +123,7 @@ def test_jsonl_non_string_field_names_file_and_line(tmp_path: Path) -> None:
 def test_jsonl_invalid_json_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "fine"}\n{"text": oops}\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"bad\.jsonl, line 2: invalid JSON"):
+    with pytest.raises(DataError, match=r"bad\.jsonl, line 2, column \d+: invalid JSON"):
         list(iter_documents([path]))
 
 
@@ -240,7 +240,7 @@ def test_corrupt_archives_and_missing_columns_name_the_file(real_formats) -> Non
     (folder / "junk.jsonl.zst").write_bytes(b"junk")
     for name, message in [("bad.jsonl.gz", "Not a gzipped file"), ("cut.jsonl.gz", "ended before"),
                           ("cut.jsonl.zst", "ends inside a frame"), ("junk.jsonl.zst", "zstd")]:
-        with pytest.raises(DataError, match=rf"{name}: not a readable .*{message}"):
+        with pytest.raises(DataError, match=rf"{name}(, after line \d+)?: not a readable .*{message}"):
             list(iter_documents([folder / name]))
     with pytest.raises(DataError, match=r"saved: no column 'body' \(columns: text, id\)"):
         list(iter_documents([folder / "saved"], text_field="body"))

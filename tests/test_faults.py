@@ -237,11 +237,15 @@ print("status:", m["status"], m["error"])
 """
 
 
-def start_job(root: Path, cgroup_procs: Path | None = None, **kw) -> subprocess.Popen:
-    """A trial's job, as the workflow's train_proxy runs it, in a process of its own."""
+def start_job(root: Path, cgroup_procs: Path | None = None, hold: Path | None = None, **kw) -> subprocess.Popen:
+    """A trial's job, as the workflow's train_proxy runs it, in a process of its own (``hold``: the
+    training holds after its first resume checkpoint until ``hold/<root's name>`` exists)."""
+    from mixopt.training.worker import HOLD_AFTER_RESUME_ENV
+
     args = [str(root), json.dumps(kw)] + ([str(cgroup_procs)] if cgroup_procs else [])
+    env = {**os.environ, **({HOLD_AFTER_RESUME_ENV: str(hold)} if hold else {})}
     return subprocess.Popen([sys.executable, "-c", JOB.format(tests=str(Path(__file__).parent)), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 def worker_of(root: Path) -> int | None:
@@ -263,10 +267,12 @@ def wait_for(condition, timeout: float = 120):
     return found
 
 
+@pytest.mark.slow
 def test_a_stopped_job_records_nothing_and_its_rerun_resumes(tmp_path):
     """SIGTERM to the job (a preemption, a time limit, scancel): passed on to the training, which
-    stops; no metrics.json, the resume file stays, the job fails saying so; the rerun resumes."""
-    job = start_job(tmp_path, steps=600, resume_every=20)
+    stops; no metrics.json, the resume file stays, the job fails saying so; the rerun resumes. The
+    first run holds after its first resume checkpoint (never released), so the signal lands mid-run."""
+    job = start_job(tmp_path, steps=600, resume_every=20, hold=tmp_path / "never-released")
     assert wait_for(lambda: (tmp_path / "resume.pt").exists()), job.communicate()[0][-2000:]
     job.send_signal(signal.SIGTERM)
     out = job.communicate(timeout=60)[0]
@@ -468,28 +474,34 @@ def test_every_trial_failing_stops_the_loop_at_once(tmp_path):
                for j in range(2))
 
 
+@pytest.mark.slow
 def test_kill_mid_iteration_then_rerun_loses_nothing(tmp_path, tiny_config):
     """SIGKILL of snakemake while a trial trains: a second run meanwhile is refused, and so is
-    `mixopt unlock`; the rerun stops at the stale lock until `mixopt unlock`, then resumes the killed trial from its checkpoint (its log
-    keeps both attempts), retrains nothing finished, and keeps its proposals."""
-    import os
-    import signal
-    import time
+    `mixopt unlock`; the rerun stops at the stale lock until `mixopt unlock`, then resumes the
+    killed trial from its checkpoint (its log keeps both attempts), retrains nothing finished, and
+    keeps its proposals. Each trial holds after its first resume checkpoint until the test
+    releases it (the worker's test-only hold), so the kill lands mid-run however loaded the machine."""
+    from mixopt.training.worker import HOLD_AFTER_RESUME_ENV
 
     config = copy.deepcopy(tiny_config)
-    config["target"]["tokens"] = 4 * 32 * 1000  # 1000 steps, ~6 s: long enough to be killed mid-run
+    config["target"]["tokens"] = 4 * 32 * 200  # 200 steps
     config["training"]["resume_every"] = 50
     config["budget"] = {"iterations": 1, "initial_design": 2}
-    work = tmp_path
+    work = tmp_path / "work"
+    work.mkdir()
+    release = tmp_path / "release"
+    release.mkdir()
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    def cmd(d: Path) -> list[str]:
+
+    def cmd(d: Path, cores: str = "1") -> list[str]:
         return [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(d),
-                "--configfile", str(d / "config.yaml"), "--cores", "1"]
+                "--configfile", str(d / "config.yaml"), "--cores", cores]
 
     def run(d: Path, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*cmd(d), *args, "--cores", "2"], capture_output=True, text=True, timeout=600)
+        return subprocess.run([*cmd(d, "2"), *args], capture_output=True, text=True, timeout=600)
 
-    first = subprocess.Popen(cmd(work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = subprocess.Popen(cmd(work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                             env={**os.environ, HOLD_AFTER_RESUME_ENV: str(release)})
     logs = [work / f"results/iter_0/trial_{j}/train.log" for j in range(2)]
 
     def wait_for(condition, what: str) -> None:
@@ -498,26 +510,29 @@ def test_kill_mid_iteration_then_rerun_loses_nothing(tmp_path, tiny_config):
             assert first.poll() is None and time.time() < deadline, what
             time.sleep(0.1)
 
-    wait_for(lambda: any(p.is_file() for p in logs), "no trial started")
+    def held(log: Path) -> bool:  # past its first resume checkpoint, held there
+        return log.is_file() and "resume checkpoint at step" in log.read_text()
+
+    wait_for(lambda: held(logs[0]), "trial 0 did not reach its resume checkpoint")
     second = run(work)  # while the first runs
     assert second.returncode != 0 and "LockException" in second.stdout + second.stderr
-    live, said = unlock(work, ["--snakefile", str(REPO / "Snakefile"), "--configfile", str(work / "config.yaml")])
+    live, said = unlock(work)
     assert live == 1 and f"pid {first.pid}," in said and "its lock is live" in said, said  # mixopt unlock refuses
 
-    def training() -> list[Path]:  # trials past their first resume checkpoint, not finished
-        return [p for p in logs if p.is_file() and "resume checkpoint at step" in p.read_text()
-                and not (p.parent / "metrics.json").exists()]
-
-    wait_for(training, "no trial reached its resume checkpoint")
+    (release / "trial_0").touch()  # trial 0 finishes; trial 1 then starts (one core) and holds
+    wait_for(lambda: (logs[0].parent / "metrics.json").exists() and held(logs[1]),
+             "trial 1 did not reach its resume checkpoint")
+    assert not (logs[1].parent / "metrics.json").exists()
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    killed = training()[0]
+    killed = logs[1]
     done = {p: p.stat().st_mtime_ns for p in (work / "results/iter_0").glob("trial_*/metrics.json")}
+    assert list(done) == [logs[0].parent / "metrics.json"]
     proposals = (work / "results/iter_0/proposals.csv").read_bytes()
 
     stale = run(work, "--rerun-incomplete")
     assert stale.returncode != 0 and "Directory cannot be locked" in stale.stdout + stale.stderr
-    code, said = unlock(work, ["--snakefile", str(REPO / "Snakefile"), "--configfile", str(work / "config.yaml")])
+    code, said = unlock(work)
     assert code == 0 and "its lock is removed" in said, said
     rerun = run(work, "--rerun-incomplete", "results/observations.csv")  # the loop, without its report
     assert rerun.returncode == 0, rerun.stderr[-3000:]

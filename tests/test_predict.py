@@ -124,3 +124,38 @@ def test_law_informed_gp_keeps_the_laws_extrapolation_and_reports_its_uncertaint
     assert mre(informed) < 0.005 and mre(informed) < mre(alone)
     mean, std = informed.predict_with_std(test_runs.mixtures[:5], test_runs.params[:5], test_runs.tokens[:5])
     assert mean.shape == std.shape == (5, len(DOMAINS)) and (std > 0).all()
+
+
+def test_a_predictor_past_its_data_says_so_and_each_predictor_is_bounded(config, tmp_path, capsys):
+    """Two sizes fitted (S, M), L and XL predicted (3x and 10x larger): a law with a power law in
+    N extrapolates within a bounded error; regression trees cannot extrapolate, and must say their
+    predictions there are outside what their data support."""
+    out = tmp_path / "predict"
+    bounds = {"scaling_law": 0.005, "dml": 0.05, "gp+scaling_law": 0.01}  # objective MRE at L and XL
+    assert main(["predict", config, "--fit-up-to", "M", "--size-exponent", "0.3", "--predictors", *bounds, "regmix",
+                 "--out", str(out), "--base-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    objective = pd.read_csv(out / "scores.csv").query("domain == 'objective'").set_index(["predictor", "scale"])
+    assert not objective.loc["regmix", "supported"].any()
+    assert "unsupported: regmix (lightgbm) predicts" in printed and "(unsupported)" in printed
+    for predictor, bound in bounds.items():
+        assert objective.loc[predictor, "supported"].all()
+        assert (objective.loc[predictor, "mre"] < bound).all(), (predictor, objective.loc[predictor, "mre"])
+
+
+def test_the_gp_alone_says_when_it_extrapolates_past_its_fitted_sizes(config, tmp_path):
+    """The GP alone has no size law (real runs two sizes up: 90-121% off, where dml was 2.5% off);
+    on a law's residual, the law carries the size trend."""
+    from mixopt.laws import make_law
+    from mixopt.laws.gp import GPLaw
+    from mixopt.prediction import runs_from_table
+    from mixopt.tables.runtable import read_run_table
+
+    table = read_run_table(tmp_path / "runs.csv")
+    fit = runs_from_table(table, ["S", "M"])
+    alone = GPLaw(max_points=48).fit(fit)
+    assert alone.unsupported(np.array([SIZES["M"]])) is None
+    said = alone.unsupported(np.array([SIZES["L"], SIZES["XL"]]))
+    assert said is not None and "gp extrapolates from 2 fitted size(s)" in said and "6e+08" in said
+    on_law = GPLaw(prior=make_law("scaling_law", size_exponent=0.3), max_points=48).fit(fit)
+    assert on_law.unsupported(np.array([SIZES["XL"]])) is None

@@ -176,7 +176,7 @@ def test_error_in_a_later_batch_names_the_line_and_writes_nothing(
     out.mkdir()
     (out / "meta.json").write_text("{}")  # from an earlier run
     monkeypatch.setattr(shards, "_BATCH_DOCS", 4)
-    with pytest.raises(DataError, match=r"late\.jsonl, line 21: invalid JSON"):
+    with pytest.raises(DataError, match=r"late\.jsonl, line 21, column 2: invalid JSON"):
         tokenize_domain("late", [corpus], tokenizer_dir, out, FRACTION, SEED)
     assert sorted(p.name for p in out.iterdir()) == []
 

@@ -124,6 +124,32 @@ def test_a_failed_trial_is_listed_with_its_reason_on_one_line(project, capsys):
     assert failed_line.endswith("...") and len(failed_line) < 140
 
 
+@pytest.mark.parametrize("content, reason", [
+    ('{"status": "ok"}', "metrics.json malformed: status ok without a mixture"),
+    ('[1, 2]', "metrics.json malformed: a list, not a mapping"),
+    ('{"status": "ok", "mixture": {"a": 1.0}, "checkpoints": []}', "metrics.json malformed: status ok without checkpoints holding losses"),
+])
+def test_a_malformed_metrics_file_shows_its_trial_failed_with_the_reason(project, capsys, content, reason):
+    for trial in range(3):  # every trial: then no trial tells the evaluation domains either
+        (project / f"results/iter_0/trial_{trial}/metrics.json").write_text(content)
+    text = status_text(project, capsys)
+    assert "trials: 0 ok, 3 failed, 0 running, 0 pending (of 3 proposed)" in text
+    assert f"failed  iter 0 trial 1: {reason}" in text
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("trial,steps,w_a\n0,10,1.0\n", "unreadable (no column(s) ['scale'])"),
+    (b"\xff\xfe\x00garbage\xff", "unreadable ("),
+])
+def test_an_unreadable_proposals_file_is_named_not_taken_for_absent(project, capsys, content, reason):
+    path = project / "results/iter_0/proposals.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    text = status_text(project, capsys)
+    assert "holds no iter_*/proposals.csv" not in text
+    assert "in progress: 0" in text
+    assert f"note: {path}: {reason}" in text
+
+
 def test_no_results_prints_one_line_and_a_missing_directory_exits_2(tmp_path, capsys):
     assert status_text(tmp_path, capsys).strip() == f"no loop has run in {tmp_path}: results/ is missing"
     assert main(["status", str(tmp_path / "nowhere")]) == 2

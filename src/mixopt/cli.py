@@ -4,10 +4,24 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
+
+
+#: ``mixopt bench`` flags -> the ``bench.<key>`` they override (and are checked as)
+BENCH_FLAGS = {"seeds": "--seeds", "epsilon": "--epsilon", "jobs": "--jobs", "budget_flops": "--budget-flops"}
+
+
+def check_surrogate_flag(path: Path, mode: str) -> None:
+    """``--surrogate``: a fitted simulator file, only for a config in surrogate mode."""
+    from mixopt.config import ConfigError
+
+    if mode != "surrogate":
+        raise ConfigError(f"--surrogate {path}: the config's backend.mode is {mode!r}; a fitted simulator is "
+                          "only used with backend.mode: surrogate")
+    if not path.is_file():
+        raise ConfigError(f"--surrogate {path}: file not found")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -15,18 +29,23 @@ def _bench(args: argparse.Namespace) -> int:
     from mixopt.backends.table import fit_simulator
     from mixopt.bench.suite import run_bench
     from mixopt.config import ConfigError, load_settings
+    from mixopt.settings import check_flag
 
     base_dir = args.base_dir or Path.cwd()
+    overrides = {key: getattr(args, key) for key in BENCH_FLAGS if getattr(args, key) is not None}
     try:
         settings = load_settings(args.config, base_dir=base_dir)
+        for key, value in overrides.items():
+            check_flag(BENCH_FLAGS[key], value, f"bench.{key}")
+        if args.surrogate is not None:
+            check_surrogate_flag(Path(args.surrogate), settings.backend.mode)
     except ConfigError as e:
         print(f"mixopt bench: {e}", file=sys.stderr)
         return 2
     if settings.backend.name != "table":
         print(f"mixopt bench: {args.config} must use `backend: {{name: table, ...}}`", file=sys.stderr)
         return 2
-    bench = settings.bench.replace(**{key: getattr(args, key) for key in ("seeds", "epsilon", "jobs", "budget_flops")
-                                      if getattr(args, key) is not None})
+    bench = settings.bench.replace(**overrides)
     if args.strategies:
         unknown = [s for s in args.strategies if s not in bench.strategies]
         if unknown:
@@ -53,18 +72,17 @@ def _suite(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     try:
-        suite = load_suite(args.suite, quick=args.quick, out_dir=args.out, base_dir=args.base_dir)
+        suite = load_suite(args.suite, quick=args.quick, out_dir=args.out, base_dir=args.base_dir, seeds=args.seeds,
+                           jobs=args.jobs)
     except ConfigError as e:
         print(f"mixopt suite: {e}", file=sys.stderr)
         return 2
-    if args.seeds is not None:
-        suite = dataclasses.replace(suite, seeds=args.seeds)
     for name, why in suite.skipped.items():
         print(f"mixopt suite: problem '{name}' skipped: {why}")
     if not suite.problems:
         print("mixopt suite: no problem can run here", file=sys.stderr)
         return 2
-    run_suite(suite, args.out, base_dir=args.base_dir or Path.cwd(), jobs=args.jobs)
+    run_suite(suite, args.out, base_dir=args.base_dir or Path.cwd())
     print(f"suite: {time.perf_counter() - t0:.1f} s; files in {args.out}")
     return 0
 
@@ -111,6 +129,8 @@ def _predict(args: argparse.Namespace) -> int:
             scores.to_csv(f, index=False)
         plot(predictions, scale_of, out / "predicted_vs_observed.png")
         lines.append(format_scores(scores))
+        for caveat in dict.fromkeys(c for c in predictions["caveat"] if c):
+            lines.append(f"unsupported: {caveat}")
     for row in failures.itertuples():
         lines.append(f"{row.predictor}: could not be fitted: {row.error}")
     with atomic_open(out / "failures.csv") as f:
@@ -127,7 +147,7 @@ def _check(args: argparse.Namespace) -> int:
     from mixopt.config import ConfigError, load_settings
 
     try:
-        settings = load_settings(args.config, base_dir=args.base_dir or Path.cwd())
+        settings = load_settings(args.config, base_dir=args.base_dir or Path.cwd(), deep=args.deep)
     except ConfigError as e:
         print(f"mixopt check: {e}", file=sys.stderr)
         return 2
@@ -154,7 +174,7 @@ def _unlock(args: argparse.Namespace) -> int:
     if not Path(args.dir).is_dir():
         print(f"mixopt unlock: {args.dir} is not a directory", file=sys.stderr)
         return 2
-    code, message = unlock(args.dir, args.snakemake_args)
+    code, message = unlock(args.dir)
     print(f"mixopt unlock: {message}", file=sys.stderr if code else sys.stdout)
     return code
 
@@ -198,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("config", help="a mixopt config, e.g. config.yaml")
     check.add_argument("--base-dir", dest="base_dir",
                        help="where relative paths in the config start (default: cwd, as for snakemake)")
+    check.add_argument("--deep", action="store_true",
+                       help="read every corpus file to its end (the default check reads the first MiB of each)")
     check.set_defaults(run=_check)
 
     status = sub.add_parser("status", help="one screen on a running or finished loop: iterations, trials, best so far")
@@ -205,14 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--configfile", help="the config the loop ran with (default: DIR/config.yaml)")
     status.set_defaults(run=_status)
 
-    unlock = sub.add_parser("unlock", help="remove the lock a killed snakemake left, unless a snakemake still runs there")
+    unlock = sub.add_parser("unlock", help="remove the lock a killed snakemake left, unless a snakemake still runs there "
+                                         "(the config is not read: it need not check)")
     unlock.add_argument("dir", nargs="?", default=".", help="the project directory (default: .)")
-    unlock.add_argument("snakemake_args", nargs=argparse.REMAINDER,
-                        help="after --: what else snakemake --unlock needs, e.g. -- --configfile other.yaml")
     unlock.set_defaults(run=_unlock)
     args = parser.parse_args(argv)
-    if getattr(args, "snakemake_args", None) and args.snakemake_args[0] == "--":
-        args.snakemake_args = args.snakemake_args[1:]
     return args.run(args)
 
 

@@ -18,19 +18,21 @@ from mixopt.core.errors import ConfigError
 from mixopt.core.problem import Problem
 from mixopt.settings import Settings, check_weights, read_yaml, with_defaults
 from mixopt.strategies.registry import check_strategy_options, strategy_class
+from mixopt.tables.prior_runs import prior_metrics
 
 __all__ = ["ConfigError", "check_config", "check_settings", "load_config", "load_settings",
            "with_defaults"]
 
-def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
+def check_settings(settings: Settings, base_dir: str | Path = ".", deep: bool = False) -> Backend:
     """Check what needs files, tables and strategies; returns the back end the settings name.
+    ``deep``: read every corpus file to its end (``mixopt check --deep``), not a sample of each.
 
     Raises:
         ConfigError: naming the first bad key and its value.
     """
     base_dir = Path(base_dir)
     backend = make_backend(settings, base_dir)
-    backend.preflight(base_dir)
+    backend.preflight(base_dir, deep=deep)
     problem = backend.problem
     scales = list(problem.full_steps)
     unknown = sorted(set(settings.constraints.bounds) - set(problem.domains))
@@ -44,7 +46,10 @@ def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
     unknown = sorted(set(settings.domains) - set(problem.domains))
     if unknown:
         raise ConfigError(f"config key 'domains': unknown domain(s) {unknown}; the run table's are {list(problem.domains)}")
-    constraints_of(settings, problem)  # the caps the config's token counts set, at the target
+    constraints = constraints_of(settings, problem)  # the caps the config's token counts set, at the target
+    if settings.prior_runs:  # read once here: a bad table stops the workflow before any job, not in aggregate
+        prior_metrics(base_dir / settings.prior_runs, problem)
+    _check_pool_meets_bounds(settings, backend, constraints.box(problem.target))
     _check_objective(settings, problem)
     if isinstance(settings.reference, dict):
         check_weights(settings.reference, problem.domains, "reference", complete=False)
@@ -75,6 +80,16 @@ def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
     return backend
 
 
+def _check_pool_meets_bounds(settings: Settings, backend: Backend, box: MixtureBox) -> None:
+    """A pool back end runs only the mixtures it recorded: one at the target must be inside ``box``
+    (the bounds and repetition caps there), or no strategy has an answer."""
+    pool = backend.mixtures_at(backend.problem.target)
+    if pool is not None and not box.contains(pool).any():
+        raise ConfigError(f"config key 'constraints.bounds': none of the {len(pool)} mixtures the pool records at "
+                          f"the target {backend.problem.target.scale} keeps to {settings.constraints.bounds} (and "
+                          "the repetition caps); widen the bounds")
+
+
 def _check_objective(settings: Settings, problem: Problem) -> None:
     """worst_excess: its reference is known before any run and may itself run."""
     if problem.objective_kind != "worst_excess":
@@ -91,10 +106,10 @@ def _check_objective(settings: Settings, problem: Problem) -> None:
         raise ConfigError(f"config key 'objective.reference': the reference breaks constraints.bounds: {broken}")
 
 
-def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> Settings:
+def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bool = False) -> Settings:
     """Check a config that :func:`with_defaults` has filled; returns its settings."""
     settings = Settings.from_config(config)
-    check_settings(settings, base_dir)
+    check_settings(settings, base_dir, deep=deep)
     return settings
 
 
@@ -110,7 +125,7 @@ def load_config(path: str | Path, base_dir: str | Path | None = None) -> dict:
     return config
 
 
-def load_settings(path: str | Path, base_dir: str | Path | None = None) -> Settings:
-    """Read, fill and check a YAML config; returns its settings."""
+def load_settings(path: str | Path, base_dir: str | Path | None = None, deep: bool = False) -> Settings:
+    """Read, fill and check a YAML config; returns its settings (``deep``: see :func:`check_settings`)."""
     config = with_defaults(read_yaml(path))
-    return check_config(config, base_dir=Path(base_dir) if base_dir else Path(path).parent)
+    return check_config(config, base_dir=Path(base_dir) if base_dir else Path(path).parent, deep=deep)

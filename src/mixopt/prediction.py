@@ -99,7 +99,8 @@ def split_scales(table: RunTable, fit_up_to: str, predict: list[str] | None = No
 
 def predictions_frame(law: Law, label: str, test: Runs, objective_weights: np.ndarray) -> pd.DataFrame:
     """Observed and predicted loss of every test run, per evaluation domain and for the objective
-    (long format: ``predictor, run_id, params, tokens, domain, observed, predicted``)."""
+    (long format: ``predictor, run_id, params, tokens, domain, observed, predicted, caveat``;
+    ``caveat``: why the law's prediction leaves what its fitted runs support, else empty)."""
     predicted = law.predict(test.mixtures, test.params, test.tokens)
     observed = test.losses
     names = [*test.eval_domains, "objective"]
@@ -114,19 +115,24 @@ def predictions_frame(law: Law, label: str, test: Runs, objective_weights: np.nd
         "domain": np.tile(names, n),
         "observed": observed.reshape(-1),
         "predicted": predicted.reshape(-1),
+        "caveat": law.unsupported(test.params) or "",
     })
 
 
 def score(predictions: pd.DataFrame, scale_of: Mapping[float, str]) -> pd.DataFrame:
     """Per predictor, scale and domain: ``mre`` (mean |predicted / observed - 1|), ``spearman``
-    (rank correlation across the scale's mixtures; NaN with fewer than 3) and ``n``."""
+    (rank correlation across the scale's mixtures; NaN with fewer than 3), ``n`` and ``supported``
+    (False where the predictor said its prediction leaves what its data support)."""
     rows = []
     frame = predictions.assign(scale=predictions["params"].map(scale_of))
+    if "caveat" not in frame:
+        frame = frame.assign(caveat="")
     for (label, scale, domain), g in frame.groupby(["predictor", "scale", "domain"], sort=False):
         relative = np.abs(g["predicted"] / g["observed"] - 1)
         rho = spearmanr(g["observed"], g["predicted"]).statistic if len(g) >= 3 else np.nan
         rows.append({"predictor": label, "scale": scale, "domain": domain, "n": len(g),
-                     "mre": float(relative.mean()), "spearman": float(rho)})
+                     "mre": float(relative.mean()), "spearman": float(rho),
+                     "supported": not g["caveat"].fillna("").astype(bool).any()})
     return pd.DataFrame(rows)
 
 
@@ -155,7 +161,8 @@ def evaluate(predictors: Mapping[str, Callable[[], Law]], fit_runs: Runs, test_r
 
 
 def format_scores(scores: pd.DataFrame) -> str:
-    """The objective's MRE and Spearman per predictor and scale, plus the worst domain's MRE."""
+    """The objective's MRE and Spearman per predictor and scale, plus the worst domain's MRE; a
+    row outside what its predictor's data support is marked ``(unsupported)``."""
     lines = [f"{'predictor':<20} {'scale':>6} {'n':>4} {'MRE objective':>14} {'Spearman':>9} "
              f"{'MRE domains (mean)':>19} {'worst domain (MRE)':>28}"]
     for (label, scale), g in scores.groupby(["predictor", "scale"], sort=False):
@@ -163,7 +170,8 @@ def format_scores(scores: pd.DataFrame) -> str:
         domains = g[g["domain"] != "objective"]
         worst = domains.loc[domains["mre"].idxmax()]
         lines.append(f"{label:<20} {scale:>6} {int(obj['n']):>4} {100 * obj['mre']:>13.2f}% {obj['spearman']:>9.3f} "
-                     f"{100 * domains['mre'].mean():>18.2f}% {worst['domain'][:19]:>19} ({100 * worst['mre']:.1f}%)")
+                     f"{100 * domains['mre'].mean():>18.2f}% {worst['domain'][:19]:>19} ({100 * worst['mre']:.1f}%)"
+                     + ("" if obj.get("supported", True) else "  (unsupported)"))
     return "\n".join(lines)
 
 

@@ -30,7 +30,7 @@ __all__ = [
     "BackendSettings", "BenchSettings", "BudgetSettings", "ConfigError", "ConstraintSettings", "CorporaSettings",
     "DataSettings", "DomainSettings", "ModelShape", "ObjectiveSettings", "Settings", "StrategySettings", "SurrogateSettings",
     "TableSettings", "TargetSettings", "TokenizerSettings", "TrainingSettings", "check_weights", "read_yaml",
-    "section_defaults", "with_defaults",
+    "check_flag", "key_error", "section_defaults", "with_defaults",
 ]
 
 
@@ -84,6 +84,29 @@ def with_defaults(config: Mapping) -> dict:
     if error is not None:
         raise ConfigError(_schema_message(error))
     return config
+
+
+def key_error(value: Any, key: str, schema: Mapping | None = None,
+              partial: bool = False) -> jsonschema.ValidationError | None:
+    """The schema's first objection to ``value`` as the value of ``key`` (dotted, e.g.
+    ``bench.seeds``), or ``None``; ``partial``: the value may lack required keys (a part that is
+    merged with others later, as a suite's ``defaults.budget``)."""
+    root = dict(schema if schema is not None else _schema())
+    sub: Mapping = root
+    for part in key.split("."):
+        sub = sub["properties"][part]
+    sub = {k: v for k, v in sub.items() if not (partial and k == "required")}
+    validator = jsonschema.Draft202012Validator({**sub, "$defs": root.get("$defs", {})})
+    return jsonschema.exceptions.best_match(validator.iter_errors(value))
+
+
+def check_flag(flag: str, value: Any, key: str, schema: Mapping | None = None) -> None:
+    """ConfigError unless ``value``, given by the command-line ``flag`` in place of the config key
+    ``key``, passes the schema's check of that key: a flag goes through the same check as the key
+    it overrides (``schema``: the schema holding ``key``; default: the config schema)."""
+    error = key_error(value, key, schema)
+    if error is not None:
+        raise ConfigError(f"{flag} {value!r}: {error.message} (as for the key '{key}' it overrides)")
 
 
 def section_defaults(section: str) -> dict:

@@ -35,6 +35,7 @@ class Backend(Protocol):
         ``status: failed`` with the error, and keeps what completed."""
         ...
 
-    def preflight(self, base_dir: str | Path = ".") -> None:
-        """Check, before any job, that what this back end reads exists; ConfigError naming the key."""
+    def preflight(self, base_dir: str | Path = ".", deep: bool = False) -> None:
+        """Check, before any job, that what this back end reads exists; ConfigError naming the key.
+        ``deep``: read every input file to its end, not a sample (``mixopt check --deep``)."""
         ...

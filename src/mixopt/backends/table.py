@@ -120,7 +120,7 @@ class TableBackend:
             surrogate = Surrogate.load(surrogate_path)
         return cls(table, problem, surrogate, mode=settings.backend.mode)
 
-    def preflight(self, base_dir: str | Path = ".") -> None:
+    def preflight(self, base_dir: str | Path = ".", deep: bool = False) -> None:
         """Nothing beyond loading the table (done on construction) is needed before a job."""
 
     # -- what exists ---------------------------------------------------------------------------

@@ -107,9 +107,9 @@ class TrainingBackend:
                                    resume=out_path.with_name(RESUME_FILE),
                                    resume_every=self.settings.training.resume_every)
 
-    def preflight(self, base_dir: str | Path = ".") -> None:
-        """The tokenizer directory and every domain's sources or files exist (ConfigError naming
-        the key otherwise)."""
+    def preflight(self, base_dir: str | Path = ".", deep: bool = False) -> None:
+        """The tokenizer directory and every domain's sources or files exist, and the files'
+        first documents (``deep``: all of them) read as text (ConfigError naming the key otherwise)."""
         base_dir = Path(base_dir)
         path = self.settings.tokenizer.path
         if path is not None and not (base_dir / path).is_dir():
@@ -131,16 +131,17 @@ class TrainingBackend:
                     files = resolve_paths(list(spec.paths or ()), base_dir)
                 except DataError as e:
                     raise ConfigError(f"config key 'domains.{name}.paths': {e}") from None
-                self._check_text(name, files)
+                self._check_text(name, files, deep)
 
-    def _check_text(self, name: str, files: list[Path]) -> None:
+    def _check_text(self, name: str, files: list[Path], deep: bool = False) -> None:
         """The domain's files are readable, decodable and hold enough text (ConfigError naming the
         key and the file otherwise); replaced characters, where allowed, are reported."""
         settings, spec = self.settings, self.settings.domains[name]
         val_tokens = max(settings.training.eval_tokens, *(s.context + 1 for s in settings.scales.values()))
         try:
             sample = check_domain_text(f"domains.{name}", files, spec.text_field, spec.errors,
-                                       spec.max_replaced_fraction, val_tokens, settings.data.validation_fraction)
+                                       spec.max_replaced_fraction, val_tokens, settings.data.validation_fraction,
+                                       deep=deep)
         except DataError as e:
             raise ConfigError(str(e)) from None
         if sample.replaced:

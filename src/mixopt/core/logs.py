@@ -6,9 +6,12 @@ import contextlib
 import datetime
 import logging
 import re
+import sys
 import traceback
 from pathlib import Path
 from typing import IO, Iterator
+
+from mixopt.core.errors import MixoptError
 
 #: The line that opens each attempt of a step whose log keeps its earlier attempts.
 ATTEMPT_HEADER = "===== attempt {n} ({time}) ====="
@@ -42,6 +45,10 @@ class _Tee:
 def log_to(path: str | Path, keep_attempts: bool = False) -> Iterator[None]:
     """Redirect stdout, stderr and the logging module to ``path`` for the duration.
 
+    A :class:`~mixopt.core.errors.MixoptError` (bad input, its message naming the file) ends the
+    step with that one line, in the log and on the real stderr, and exit status 1; any other
+    error's traceback goes to the log and the error propagates.
+
     With ``keep_attempts``, a rerun (after a kill, a preemption or a ``--forcerun``) does not lose
     what earlier attempts logged: ``path`` starts with their lines, then an ``attempt N`` header
     (:data:`ATTEMPT_HEADER`), then this attempt's lines, which also go to :func:`history_path`.
@@ -67,6 +74,12 @@ def log_to(path: str | Path, keep_attempts: bool = False) -> Iterator[None]:
         logging.getLogger().setLevel(logging.INFO)
         try:
             yield
+        except MixoptError as e:
+            # bad input (a corpus line, a table): one line naming the file, in the log and on the
+            # console, instead of a traceback through the library
+            print(f"mixopt: {e}", file=out)
+            print(f"mixopt: {e}", file=sys.__stderr__, flush=True)
+            raise SystemExit(1) from None
         except BaseException:
             # the traceback belongs in the step's log, not only on the console
             traceback.print_exc(file=out)

@@ -197,15 +197,17 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _iter_jsonl(path: Path, text_field: str) -> Iterator[Document]:
+    read = [0]  # lines read so far: where a truncated or corrupt stream broke off
     try:
-        yield from _iter_json_lines(path, text_field)
+        yield from _iter_json_lines(path, text_field, read)
     except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError; a truncated stream, EOFError
-        raise DataError(f"{path}: not a readable {_suffix(path)} file ({exc})") from None
+        raise DataError(f"{path}, after line {read[0]}: not a readable {_suffix(path)} file ({exc})") from None
 
 
-def _iter_json_lines(path: Path, text_field: str) -> Iterator[Document]:
+def _iter_json_lines(path: Path, text_field: str, read: list[int]) -> Iterator[Document]:
     with _open_lines(path) as f:
         for lineno, raw in enumerate(f, start=1):
+            read[0] = lineno
             # Counted on the whole line: invalid bytes can only sit inside strings.
             line, replaced = decode_utf8(raw)
             if lineno == 1:
@@ -215,7 +217,7 @@ def _iter_json_lines(path: Path, text_field: str) -> Iterator[Document]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {lineno}: invalid JSON ({exc.msg})") from None
+                raise DataError(f"{path}, line {lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
                 raise DataError(
                     f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}"

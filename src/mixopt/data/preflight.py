@@ -3,7 +3,9 @@ r"""Pre-flight checks of a domain's own files, before any job: readable, decodab
 Each file gives its first documents, up to :data:`SAMPLE_BYTES` of text (less when a domain has
 so many files that they would exceed :data:`TOTAL_SAMPLE_BYTES`). Decoding stops the check
 when bytes are not UTF-8 (unless the domain allows ``errors: replace``, and then only up to its
-``max_replaced_fraction``). When every file was read to its end, the domain must hold at least two
+``max_replaced_fraction``). The check is shallow: a bad line or a truncated archive past the
+sample is found by the job that reads it (one line naming the file and line), or before any job by
+``mixopt check --deep``, which reads every file to its end. When every file was read to its end, the domain must hold at least two
 documents (a training and a validation one) and enough bytes for ``val_tokens`` validation tokens
 at ``validation_fraction``: a byte-level BPE gives at most one token per byte, so fewer bytes than
 ``val_tokens / validation_fraction`` cannot make it. A larger domain is not read to its end.
@@ -11,6 +13,7 @@ at ``validation_fraction``: a byte-level BPE gives at most one token per byte, s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -53,11 +56,13 @@ def check_replaced(key: str, what: str, replaced: int, characters: int, errors: 
 
 
 def check_domain_text(key: str, paths: Sequence[Path], text_field: str, errors: str, max_replaced_fraction: float,
-                      val_tokens: int, validation_fraction: float) -> DomainSample:
+                      val_tokens: int, validation_fraction: float, deep: bool = False) -> DomainSample:
     """Check one domain's files (see the module docstring); returns what was read.
 
     Args:
         key: the config key the messages name (``domains.<name>``).
+        deep: read every file to its end (``mixopt check --deep``), not a sample of each: finds a
+            bad line or a truncated archive anywhere, at the cost of reading the whole corpus.
 
     Raises:
         DataError: naming ``key`` and the file: unreadable or corrupt, not UTF-8, too many replaced
@@ -65,7 +70,7 @@ def check_domain_text(key: str, paths: Sequence[Path], text_field: str, errors: 
     """
     documents = n_bytes = characters = replaced = 0
     complete = True
-    per_file = max(MIN_SAMPLE_BYTES, min(SAMPLE_BYTES, TOTAL_SAMPLE_BYTES // max(1, len(paths))))
+    per_file = math.inf if deep else max(MIN_SAMPLE_BYTES, min(SAMPLE_BYTES, TOTAL_SAMPLE_BYTES // max(1, len(paths))))
     for path in paths:
         file_bytes = file_chars = file_replaced = 0
         try:

@@ -143,6 +143,11 @@ class Law(abc.ABC):
     def _predict(self, mixtures: np.ndarray, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """`m x d`, `m`, `m` -> `m x e`."""
 
+    def unsupported(self, params: np.ndarray) -> str | None:
+        """Why predictions at the `m` model sizes ``params`` leave what the fitted runs support, or
+        ``None``. A law with a power law in N extrapolates in size by its form: ``None``."""
+        return None
+
     def _fitted(self, runs: Runs) -> None:
         self.domains_, self.eval_domains_ = runs.domains, runs.eval_domains
         self.fitted_ = True

@@ -61,7 +61,8 @@ class RegMixLaw(Law):
     def fit(self, runs: Runs) -> RegMixLaw:
         final = runs.final()
         d = len(runs.domains)
-        self.by_size_ = len(np.unique(final.params)) > 1
+        self.sizes_ = np.unique(final.params)
+        self.by_size_ = len(self.sizes_) > 1
         self.by_length_ = len(np.unique(final.tokens)) > 1
         label = f"{self.name} ({self.model})"
         n_mixtures = len(final.mixture_ids()[0])
@@ -82,6 +83,17 @@ class RegMixLaw(Law):
                             for domain, reg in zip(runs.eval_domains, self.regressors_)}
         self._fitted(runs)
         return self
+
+    def unsupported(self, params: np.ndarray) -> str | None:
+        """Past the largest fitted size, regression trees predict that size's losses (they cannot
+        extrapolate), and a fit on one size has no size trend at all."""
+        beyond = np.asarray(params, dtype=float)
+        beyond = beyond[beyond > self.sizes_.max() * (1 + 1e-9)]
+        if beyond.size == 0 or (self.model == "linear" and self.by_size_):
+            return None
+        why = "regression trees cannot extrapolate in size" if self.by_size_ else "one size fitted: no size trend"
+        return (f"{self.name} ({self.model}) predicts {beyond.min():.3g}-{beyond.max():.3g} parameters from runs up to "
+                f"{self.sizes_.max():.3g}: {why}; outside what the data support")
 
     def _predict(self, mixtures, params, tokens):
         X = self._features(mixtures, params, tokens)

@@ -21,7 +21,9 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 # Idle OpenMP threads must not spin while a neighbouring job holds the other core.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -36,6 +38,30 @@ from mixopt.training.trial import run_trial  # noqa: E402
 #: prctl(2)'s option that sets the signal a process gets when its parent dies
 _PR_SET_PDEATHSIG = 1
 
+#: tests only: a directory; after its first resume checkpoint a trial's training waits until the
+#: file named as the trial's folder (e.g. ``trial_1``) exists there, so a test can kill or stop a
+#: run at a known point instead of betting on its speed
+HOLD_AFTER_RESUME_ENV = "MIXOPT_TEST_HOLD_AFTER_RESUME"
+
+
+def holding_log(log: Callable[[str], None], release: Path | None) -> Callable[[str], None]:
+    """``log``, which holds the training after its first resume checkpoint line until the file
+    ``release`` exists (``None``: ``log`` itself)."""
+    if release is None:
+        return log
+    held = False
+
+    def log_and_hold(line: str) -> None:
+        nonlocal held
+        log(line)
+        if not held and line.startswith("resume checkpoint at step"):
+            held = True
+            sys.stdout.flush()
+            while not Path(release).exists():
+                time.sleep(0.05)
+
+    return log_and_hold
+
 
 def die_with_parent() -> None:
     """SIGKILL this process when its parent dies (Linux); nothing elsewhere."""
@@ -49,6 +75,12 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _release_file(out: Path) -> Path | None:
+    """The file the trial writing ``out`` waits for after its first resume checkpoint (tests)."""
+    hold = os.environ.get(HOLD_AFTER_RESUME_ENV)
+    return Path(hold) / out.parent.name if hold else None
+
+
 @record
 def main(argv: list[str]) -> None:
     die_with_parent()
@@ -56,7 +88,7 @@ def main(argv: list[str]) -> None:
     out = Path(job["out"])
     try:
         run_trial(TrainSpec(**job["spec"]), {name: Path(d) for name, d in job["shard_dirs"].items()}, out,
-                  extra=job["extra"], log=print, resume=Path(job["resume"]) if job["resume"] else None,
+                  extra=job["extra"], log=holding_log(print, _release_file(out)), resume=Path(job["resume"]) if job["resume"] else None,
                   resume_every=job["resume_every"], ranks=Ranks.from_env())
     finally:
         leave()

@@ -5,15 +5,19 @@ A ``snakemake`` that was killed (SIGKILL, a closed terminal, a reboot) leaves
 --unlock`` removes the lock, but also when another ``snakemake`` still runs in the directory, which
 would then have a second one writing the same files. :func:`live_runs` finds such runs on this
 machine (a process whose program is snakemake, working in the directory: its cwd, or its
-``--directory``); :func:`unlock` runs ``snakemake --unlock`` only when there is none.
+``--directory``); :func:`unlock` removes the lock only when there is none.
+
+The lock is removed here, as ``snakemake --unlock`` does it (Snakemake's file persistence deletes
+the ``.snakemake/locks`` folder), rather than by running that command: Snakemake parses the
+workflow and checks the config first, so a config that no longer checks (a corpus moved since the
+killed run) would keep a stale lock that has nothing to do with it.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
-import subprocess
-import sys
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,21 +72,21 @@ def _workdir(argv: list[str], cwd: Path) -> Path:
     return cwd.resolve()
 
 
-def unlock(directory: str | Path, snakemake_args: list[str] = ()) -> tuple[int, str]:
-    """``snakemake --unlock`` in ``directory`` (with ``snakemake_args``, e.g. ``--configfile``),
-    unless a live run holds the lock.
+def unlock(directory: str | Path) -> tuple[int, str]:
+    """Remove the Snakemake lock of ``directory`` unless a live run holds it.
 
     Returns:
-        The exit code (1 when a live run was found; snakemake's otherwise) and what to tell the user.
+        The exit code (1 when a live run was found) and what to tell the user.
     """
+    directory = Path(directory).resolve()
     runs = live_runs(directory)
     if runs:
         listing = "\n".join(f"  {run}" for run in runs)
-        return 1, (f"a snakemake is running in {Path(directory).resolve()}; its lock is live, so it stays. "
+        return 1, (f"a snakemake is running in {directory}; its lock is live, so it stays. "
                    f"Let it finish, or stop it first:\n{listing}\n(Only this machine was searched: on a "
                    f"cluster, look on the host that ran snakemake, e.g. the login node's tmux/screen.)")
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--unlock", *snakemake_args], cwd=directory,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        return done.returncode, f"snakemake --unlock failed:\n{(done.stdout + done.stderr)[-3000:]}"
-    return 0, f"no snakemake runs in {Path(directory).resolve()}: its lock is removed"
+    locks = directory / ".snakemake" / "locks"
+    if not locks.exists():
+        return 0, f"no snakemake runs in {directory}, and no lock to remove"
+    shutil.rmtree(locks)
+    return 0, f"no snakemake runs in {directory}: its lock is removed"

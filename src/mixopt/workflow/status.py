@@ -179,7 +179,7 @@ def format_status(status: LoopStatus) -> str:
     where = status.project_dir
     if not status.has_results:
         return f"no loop has run in {where}: results/ is missing"
-    if not status.trials:
+    if not status.trials and all(it.state == "pending" for it in status.iterations):  # unreadable ones: below
         return f"no iteration proposed yet in {where}: results/ holds no iter_*/proposals.csv"
 
     by_state = {s: [it.iteration for it in status.iterations if it.state == s]
@@ -259,8 +259,11 @@ def _iteration_trials(folder: Path, iteration: int, notes: list[str]) -> tuple[l
         return [], []
     try:
         rows = pd.read_csv(proposals)
+        lacking = [c for c in ("trial", "scale", "steps") if c not in rows.columns]
+        if lacking:
+            raise ValueError(f"no column(s) {lacking}")
         rows = rows.astype({"trial": int, "steps": int})
-    except (ValueError, KeyError, pd.errors.ParserError) as e:
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:  # EmptyDataError: a ValueError
         notes.append(f"{proposals}: unreadable ({_one_line(str(e))})")
         return [], []
     trials, metrics = [], []
@@ -287,9 +290,30 @@ def _read_trial_metrics(path: Path, iteration: int, trial: int) -> dict | None:
         return None
     try:
         record = read_metrics(path)
-    except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+    except (OSError, ValueError) as e:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
         return {"status": "failed", "error": f"metrics.json unreadable: {e}"}
-    return {**record, "iteration": iteration, "trial": trial} if isinstance(record, dict) else None
+    malformed = _malformed(record)
+    if malformed:
+        return {"status": "failed", "error": f"metrics.json malformed: {malformed}"}
+    return {**record, "iteration": iteration, "trial": trial}
+
+
+def _malformed(record: Any) -> str | None:
+    """What keeps a metrics record from being read as a trial's result, or ``None``: a mapping
+    whose status is ok or failed, and, when ok, a mixture and checkpoints with losses."""
+    if not isinstance(record, dict):
+        return f"a {type(record).__name__}, not a mapping"
+    if record.get("status") not in ("ok", "failed"):
+        return f"status {record.get('status')!r} is neither 'ok' nor 'failed'"
+    if record["status"] == "failed":
+        return None
+    checkpoints = record.get("checkpoints")
+    if not isinstance(record.get("mixture"), dict) or not record["mixture"]:
+        return "status ok without a mixture"
+    if not isinstance(checkpoints, list) or not checkpoints or not all(
+            isinstance(c, dict) and isinstance(c.get("losses"), dict) and c["losses"] for c in checkpoints):
+        return "status ok without checkpoints holding losses"
+    return None
 
 
 def _target(scale: str | None, settings: Settings | None, recommendation: Mapping | None,
@@ -314,7 +338,7 @@ def _problem(metrics: list[dict], settings: Settings | None, target: Fidelity | 
     mixtures, the evaluation domains of the losses, the objective of the config."""
     domains = _ordered_keys(m.get("mixture") or {} for m in metrics)
     eval_domains = _ordered_keys(c.get("losses") or {} for m in metrics for c in m.get("checkpoints") or []) or domains
-    if settings is not None:
+    if settings is not None and eval_domains:
         weights = settings.objective.weights_for(eval_domains)
         objective_weights = np.array([weights[d] for d in eval_domains], dtype=float)
     else:  # no config, no objective: NaN weights keep the table's columns and leave objective empty
