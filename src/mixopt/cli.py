@@ -82,7 +82,11 @@ def _suite(args: argparse.Namespace) -> int:
     if not suite.problems:
         print("mixopt suite: no problem can run here", file=sys.stderr)
         return 2
-    run_suite(suite, args.out, base_dir=args.base_dir or Path.cwd())
+    try:
+        run_suite(suite, args.out, base_dir=args.base_dir or Path.cwd())
+    except ConfigError as e:  # no strategy can run on any problem
+        print(f"mixopt suite: {e}", file=sys.stderr)
+        return 2
     print(f"suite: {time.perf_counter() - t0:.1f} s; files in {args.out}")
     return 0
 
