@@ -95,6 +95,8 @@ class Strategy(abc.ABC):
     models_domains: ClassVar[bool] = False
     #: False for strategies whose batches cannot take the reference runs of ``worst_excess``.
     runs_references: ClassVar[bool] = True
+    #: True for strategies computed from every domain's training tokens (the token heuristics).
+    needs_token_counts: ClassVar[bool] = False
 
     def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
                  constraints: Constraints | None = None, **options: Any) -> None:

@@ -18,11 +18,17 @@ from mixopt.strategies.law import BiMixStrategy, DataMixingLawStrategy, RegMixSt
 from mixopt.strategies.mfms import MFMSStrategy
 from mixopt.strategies.multiscale import MultiScaleStrategy
 from mixopt.strategies.random import RandomSearch
+from mixopt.strategies.sobol import SobolSearch
+from mixopt.strategies.token_heuristics import Natural, Temperature, UniMax
 from mixopt.strategies.uniform import Uniform
 
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
     RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy, MultiScaleStrategy, HyperbandStrategy,
     DataMixingLawStrategy, BiMixStrategy, ScalingLawStrategy, RegMixStrategy)}
+STRATEGIES[SobolSearch.name] = SobolSearch
+STRATEGIES[Natural.name] = Natural
+STRATEGIES[Temperature.name] = Temperature
+STRATEGIES[UniMax.name] = UniMax
 
 
 def strategy_class(name: str) -> type[Strategy]:
