@@ -66,7 +66,9 @@ def test_proposals_on_simplex_at_target(name, iteration):
     batch = strategy.propose(observations, 3, iteration)
     if name == "gp" and iteration:
         assert batch.diagnostics["design"] == "qLogNEI" and batch.diagnostics["observations"] == 6
-    assert len(batch.proposals) == 3
+    # DoReMi's reference and proxy runs, and the online run, are one trial each
+    one_run = name == "doremi" or (name == "online" and iteration == 0)
+    assert len(batch.proposals) == (1 if one_run else 3)
     for p in batch.proposals:
         assert p.mixture.shape == (4,)
         assert np.all(p.mixture >= 0) and np.isclose(p.mixture.sum(), 1.0, atol=1e-9)

@@ -4,6 +4,7 @@ config's ``reference``, and Sobol search continued across iterations."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -154,3 +155,34 @@ def test_sobol_keeps_to_the_constraints_and_takes_unrun_pool_mixtures():
     assert all(r["status"] == "ok" for r in records)  # recorded mixtures only
     ran = mixtures(build_table(records, problem), problem)
     assert len(np.unique(ran.round(9), axis=0)) == 12  # never the same mixture twice
+
+
+#: The Pile's own proportions of RegMix's 17 domains (configs/regmix.yaml's ``human`` mixture) as
+#: token counts of a 300B-token corpus: natural is then that mixture
+PILE_SHARES = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())["bench"]["strategies"]["human"]["options"]["mixture"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["sobol", "natural", "temperature", "unimax"])
+def test_each_new_strategy_runs_the_workflow_on_the_run_table(tmp_path, name):
+    from test_workflow import snakemake, write_config
+
+    config = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())
+    config.pop("bench")
+    config["strategy"] = {"name": name}
+    config["budget"] = {"iterations": 1, "initial_design": 3}
+    config["domains"] = {d: {"tokens": 3e11 * share} for d, share in PILE_SHARES.items()}
+    config["reference"] = "natural"
+    write_config(tmp_path, config)
+    snakemake(tmp_path)
+
+    obs = pd.read_csv(tmp_path / "results" / "observations.csv")
+    assert len(obs[["iteration", "trial"]].drop_duplicates()) == 3 and (obs["status"] == "ok").all()
+    best = yaml.safe_load((tmp_path / "results" / "best_mixture.yaml").read_text())
+    columns = [f"w_{d}" for d in PILE_SHARES]
+    ran = obs[columns].drop_duplicates().to_numpy()
+    if name == "sobol":
+        assert len(ran) == 3  # three distinct recorded mixtures
+    else:
+        assert len(ran) == 1  # the heuristic's mixture (its nearest recorded one), every trial
+    assert best["versus_reference"]["reference"] == "natural"

@@ -66,6 +66,9 @@ def check_settings(settings: Settings, base_dir: str | Path = ".") -> Backend:
             check_strategy_options(strategy.name, options, list(problem.domains))
         except ValueError as e:
             raise ConfigError(f"config key '{key}.options': {e}") from None
+        if cls.weights_during_run and settings.backend.name != "train":
+            raise ConfigError(f"config key '{key}.name': {strategy.name!r} changes the mixture while a model "
+                              f"trains, which only the train back end can do (backend.name: {settings.backend.name})")
         if cls.needs_token_counts:
             _check_token_counts(f"{key}.name", strategy.name, settings, problem)
         if options.get("scale") is not None and options["scale"] not in scales:

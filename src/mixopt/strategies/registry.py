@@ -17,6 +17,8 @@ from mixopt.strategies.hyperband import HyperbandStrategy
 from mixopt.strategies.law import BiMixStrategy, DataMixingLawStrategy, RegMixStrategy, ScalingLawStrategy
 from mixopt.strategies.mfms import MFMSStrategy
 from mixopt.strategies.multiscale import MultiScaleStrategy
+from mixopt.strategies.doremi import DoReMi
+from mixopt.strategies.online import OnlineMixing
 from mixopt.strategies.random import RandomSearch
 from mixopt.strategies.sobol import SobolSearch
 from mixopt.strategies.token_heuristics import Natural, Temperature, UniMax
@@ -29,6 +31,8 @@ STRATEGIES[SobolSearch.name] = SobolSearch
 STRATEGIES[Natural.name] = Natural
 STRATEGIES[Temperature.name] = Temperature
 STRATEGIES[UniMax.name] = UniMax
+STRATEGIES[DoReMi.name] = DoReMi
+STRATEGIES[OnlineMixing.name] = OnlineMixing
 
 
 def strategy_class(name: str) -> type[Strategy]:

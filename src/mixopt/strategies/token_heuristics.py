@@ -23,10 +23,12 @@ class TokenHeuristic(Strategy):
 
     needs_token_counts = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    @property
+    def mixture(self) -> np.ndarray:
+        """The `d` heuristic mixture (computed when asked: a strategy built only for its model,
+        e.g. the held-out predictions, needs no token counts)."""
         try:
-            self.mixture = self.heuristic()
+            return self.heuristic()
         except ValueError as e:
             raise ValueError(f"{self.name}: {e} (domains.<d>.tokens, or the shards' meta.json on the train "
                              "back end)") from None
@@ -36,8 +38,9 @@ class TokenHeuristic(Strategy):
         return heuristic_mixture(self.name, self.problem.domains, self.constraints.tokens_available)
 
     def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
-        w = self.snap(np.tile(self.mixture, (n, 1)))
-        diagnostics: dict[str, Any] = {"heuristic": self.problem.mixture_dict(self.mixture)}
+        mixture = self.mixture
+        w = self.snap(np.tile(mixture, (n, 1)))
+        diagnostics: dict[str, Any] = {"heuristic": self.problem.mixture_dict(mixture)}
         if self.candidates is not None:
             diagnostics["design"] = "pool candidate nearest to the heuristic mixture"
         return ProposalBatch(self.proposals_at(w), diagnostics)
