@@ -98,3 +98,37 @@ def test_online_mixing_is_one_run_at_the_target_whose_realised_mixture_is_the_an
     assert np.allclose(used.mean(0), [run["mixture"][d] for d in run["domain_weights"]["domains"]])
     best = yaml.safe_load((results / "best_mixture.yaml").read_text())
     assert best["mixture"] == pytest.approx(run["mixture"], abs=1e-8)
+
+
+def test_the_phases_of_doremi_and_the_answer_of_online_mixing_from_their_records():
+    from test_constraints import STEPS, law_problem, law_record
+
+    problem = law_problem(full_steps={"S": STEPS, "T": STEPS})
+    doremi = make_strategy("doremi", problem, 0, {"scale": "S", "smoothing": 0.01})
+    first = doremi.propose(build_table([], problem), 4, 0).proposals
+    assert len(first) == 1 and first[0].run == {"save_model": True} and first[0].fidelity.scale == "S"
+    records = [law_record(first[0].mixture, "S", STEPS, 0, 0)]
+    second = doremi.propose(build_table(records, problem), 4, 1).proposals
+    rule = second[0].run["weighting"]
+    assert rule == {"method": "doremi", "step_size": 1.0, "smoothing": 0.01, "reference": {"iteration": 0, "trial": 0}}
+    average = np.array([0.4, 0.3, 0.2, 0.1])  # what the proxy run's metrics.json records as its mixture
+    records.append(law_record(average, "S", STEPS, 1, 0))
+    third = doremi.propose(build_table(records, problem), 3, 2).proposals
+    assert len(third) == 3 and all(p.fidelity == problem.target and p.run is None for p in third)
+    assert np.allclose([p.mixture for p in third], average)
+    before = doremi.recommend(build_table(records, problem))
+    assert before.fidelity.scale == "S" and "not trained at the target" in before.details["note"]
+    records += [law_record(p.mixture, "T", STEPS, 2, j) for j, p in enumerate(third)]
+    after = doremi.recommend(build_table(records, problem))
+    assert after.fidelity == problem.target and np.allclose(after.mixture, average)
+
+    online = make_strategy("online", problem, 0)
+    realised = np.array([0.1, 0.2, 0.3, 0.4])
+    records = [law_record(realised, "T", STEPS, 0, 0)]
+    rec = online.recommend(build_table(records, problem))
+    assert np.allclose(rec.mixture, realised) and "changed as it trained" in rec.details["note"]
+    fixed = online.propose(build_table(records, problem), 2, 1).proposals
+    assert all(p.run is None and np.allclose(p.mixture, realised) for p in fixed)
+    records += [law_record(realised, "T", STEPS, 1, 0)]
+    rec = online.recommend(build_table(records, problem))
+    assert rec.details.get("iteration") == 1  # the realised mixture as trained as a fixed one

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from mixopt.core.observations import at_fidelity, mixtures, own_trials
+from mixopt.core.simplex import is_among
 from mixopt.strategies import options as opt
 from mixopt.strategies.base import Proposal, ProposalBatch, Recommendation, Strategy, best_observed
 
@@ -44,10 +45,19 @@ class OnlineMixing(Strategy):
                               "weights": self.problem.mixture_dict(realised)})
 
     def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
-        """The realised mixture, with the online run's objective (that run's own schedule)."""
+        """The realised mixture: as trained as a fixed mixture when a later iteration did, else
+        with the online run's objective (that run's own schedule; a note says so)."""
         run = self._online_run(observations)
         if run is None:
             raise ValueError("online: the bandit's run has not succeeded")
+        realised = mixtures(run.to_frame().T, self.problem)[0]
+        later = own_trials(observations)
+        later = at_fidelity(later[later["iteration"] > run["iteration"]], self.fidelity)
+        if len(later):
+            later = later[is_among(mixtures(later, self.problem), realised[None])]
+        if len(later):
+            return best_observed(later, self.problem, self.fidelity)
         rec = best_observed(run.to_frame().T, self.problem, self.fidelity)
         rec.method = "online mixing: realised mixture"
+        rec.details["note"] = "the objective is the online run's, whose mixture changed as it trained"
         return rec
