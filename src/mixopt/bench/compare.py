@@ -138,9 +138,10 @@ def compare_strategies(settings: Settings, shard_dirs: Mapping[str, Path], out_d
 
 
 def _commit() -> str:
+    """The commit of the mixopt source in use (its checkout; ``unknown`` for an installed wheel)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
