@@ -6,6 +6,7 @@ import pandas as pd
 from mixopt.config import check_settings
 from mixopt.data.documents import resolve_paths
 from mixopt.settings import Settings, with_defaults
+from mixopt.strategies.registry import strategy_class
 from mixopt.training.resources import trial_gpus, trial_mem_mb, trial_threads
 
 # The config is checked against the schema once (mixopt's check names the key of the first bad
@@ -22,6 +23,8 @@ ITERATIONS = SETTINGS.budget.iterations
 # reference only redoes the recommendation, not the search
 REFERENCE_SHAPES_SEARCH = ["reference"] if SETTINGS.constraints.no_worse_than_reference else []
 SURROGATE = SETTINGS.backend.mode == "surrogate"
+# DoReMi and online mixing change the weights while a trial trains: a figure shows how
+WEIGHTS_DURING_RUN = strategy_class(SETTINGS.strategy.name).weights_during_run
 # each back end's rules write results/iter_{i}/trial_{j}/metrics.json
 BACKEND_RULES = {"train": ["data.smk", "train.smk"], "table": ["table.smk"]}[SETTINGS.backend.name]
 

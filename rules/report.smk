@@ -10,6 +10,8 @@ localrules:
     plot_recommendation,
     plot_domain_losses,
     plot_transfer,
+    plot_domain_weights,
+    plot_domain_effects,
 
 
 # every figure of the report besides results/summary/convergence.png (rules/bo.smk)
@@ -20,7 +22,44 @@ REPORT_FIGURES = [
     "results/summary/recommendation.png",
     "results/summary/domain_losses.png",
     "results/summary/transfer.png",
-]
+    "results/summary/domain_effects.png",
+] + (["results/summary/domain_weights.png"] if WEIGHTS_DURING_RUN else [])
+
+
+rule plot_domain_effects:
+    input:
+        best="results/best_mixture.yaml",
+    output:
+        report(
+            "results/summary/domain_effects.png",
+            caption="../report/domain_effects.rst",
+            category="Recommendation",
+            labels={"figure": "domain effects"},
+        ),
+    log:
+        "results/logs/plot_domain_effects.log",
+    conda:
+        "../envs/mixopt.yaml"
+    script:
+        "../workflow/scripts/plot_domain_effects.py"
+
+
+rule plot_domain_weights:
+    input:
+        unpack(all_metrics),
+    output:
+        report(
+            "results/summary/domain_weights.png",
+            caption="../report/domain_weights.rst",
+            category="Search",
+            labels={"figure": "domain weights during training"},
+        ),
+    log:
+        "results/logs/plot_domain_weights.log",
+    conda:
+        "../envs/mixopt.yaml"
+    script:
+        "../workflow/scripts/plot_domain_weights.py"
 
 
 rule plot_trajectories:

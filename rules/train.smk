@@ -26,3 +26,23 @@ rule train_proxy:
         "../envs/mixopt.yaml"
     script:
         "../workflow/scripts/train_proxy.py"
+
+
+# `snakemake --configfile configs/compare.yaml --cores 2 compare`: every strategy of
+# bench.strategies trains real proxies under bench.budget_flops; the table goes into the docs.
+rule compare:
+    input:
+        shards=shard_metas,
+    output:
+        table="results/compare/summary.csv",
+        markdown="docs/head-to-head.md",
+    params:
+        settings=SETTINGS,
+        watched=watched("bench", "budget", "scales", "training", "target", "objective", "reference"),
+    threads: SETTINGS.bench.jobs
+    log:
+        "results/logs/compare.log",
+    conda:
+        "../envs/mixopt.yaml"
+    script:
+        "../workflow/scripts/compare.py"

@@ -96,9 +96,15 @@ def law_problem(**changes) -> Problem:
 
 #: web within [0.1, 0.5], papers at least 5%, and code at most 15% of a full run (4 epochs of its
 #: 3750 tokens in 100k); a shorter run may take more code
-def law_constraints(problem: Problem) -> Constraints:
-    return Constraints(problem, bounds={"web": (0.1, 0.5), "papers": (0.05, 1.0)},
-                       tokens_available={"code": 0.15 * STEPS * TOKENS_PER_STEP / 4}, max_repetition=4)
+def law_constraints(problem: Problem, every_domain: bool = False) -> Constraints:
+    """``every_domain``: the other domains' token counts too (a token heuristic needs them all),
+    each enough for several full runs, so that only code's cap binds."""
+    tokens = {"code": 0.15 * STEPS * TOKENS_PER_STEP / 4}
+    if every_domain:
+        tokens |= {"web": 3.0 * STEPS * TOKENS_PER_STEP, "books": 2.0 * STEPS * TOKENS_PER_STEP,
+                   "papers": 1.0 * STEPS * TOKENS_PER_STEP}
+    return Constraints(problem, bounds={"web": (0.1, 0.5), "papers": (0.05, 1.0)}, tokens_available=tokens,
+                       max_repetition=4)
 
 
 def run_loop(strategy, problem: Problem, iterations: int = 3, n: int = 3, per_domain: bool = True):
@@ -116,7 +122,7 @@ def run_loop(strategy, problem: Problem, iterations: int = 3, n: int = 3, per_do
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_no_strategy_proposes_or_recommends_outside_the_bounds_and_caps(name):
     problem = law_problem()
-    constraints = law_constraints(problem)
+    constraints = law_constraints(problem, every_domain=STRATEGIES[name].needs_token_counts)
     strategy = make_strategy(name, problem, 0, FAST.get(name, {}), constraints=constraints)
     # mfms's per-domain GP takes minutes to fit on this law (thousands of L-BFGS steps): its
     # objective GP answers where the mixture lies, which is what is checked here

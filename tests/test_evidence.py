@@ -185,7 +185,7 @@ def test_without_enough_trials_only_observed_values_are_given():
 @pytest.mark.parametrize("reference, message", [
     ({"web": 1.0}, "config key 'reference': unknown domain(s) ['web']"),
     ({"pile_cc": 0.5}, "config key 'reference': weights must sum to 1"),
-    ("natural", "config key 'reference': 'natural' is the domains' share"),
+    ("natural", "config key 'reference': 'natural' is computed from each domain's share"),
 ])
 def test_a_bad_reference_is_one_error_naming_the_key(reference, message):
     config = with_defaults({"backend": {"name": "table", "table": {"format": "regmix"}}, "target": {"scale": "60M"},

@@ -29,6 +29,7 @@ FIGURES = {
     "recommendation.png": "recommended minus reference loss at the target",
     "domain_losses.png": "Every trial run at the",
     "transfer.png": "their rank at the proxy",
+    "domain_effects.png": "Which domains matter at the recommended mixture",
 }
 
 
@@ -123,6 +124,8 @@ def test_figures_of_a_trained_run_with_failures(tmp_path):
     assert figures.recommendation_table(best)["name"].tolist() == ["objective", *domains]
     figures.plot_recommendation(best, out / "recommendation.png")
     figures.plot_transfer({"micro": pd.DataFrame(columns=["proxy", "target"])}, {}, "tiny", out / "transfer.png")
+    figures.plot_domain_effects(best, out / "domain_effects.png")  # no domain_effects: a figure that says why
+    figures.plot_domain_weights([], out / "domain_weights.png")
     for name in ["domain_losses", "learning_curves", "mixture_trajectories", "predictions", "recommendation",
-                 "transfer"]:
+                 "transfer", "domain_effects", "domain_weights"]:
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name

@@ -15,6 +15,7 @@ from mixopt.backends import Backend, make_backend
 from mixopt.backends.constraints import constraints_of
 from mixopt.core.constraints import InfeasibleBox, MixtureBox
 from mixopt.core.errors import ConfigError
+from mixopt.core.token_heuristics import HEURISTICS
 from mixopt.core.problem import Problem
 from mixopt.settings import Settings, check_weights, read_yaml, with_defaults
 from mixopt.strategies.registry import check_strategy_options, strategy_class
@@ -53,9 +54,8 @@ def check_settings(settings: Settings, base_dir: str | Path = ".", deep: bool = 
     _check_objective(settings, problem)
     if isinstance(settings.reference, dict):
         check_weights(settings.reference, problem.domains, "reference", complete=False)
-    elif settings.reference == "natural" and settings.backend.name != "train":
-        raise ConfigError("config key 'reference': 'natural' is the domains' share of the tokenized training "
-                          "data, which only the train back end has; give the weights as {domain: weight}")
+    elif settings.reference in HEURISTICS:
+        _check_token_counts("reference", settings.reference, settings, problem)
     strategies = {"strategy": settings.strategy} | {f"bench.strategies.{k}": v
                                                      for k, v in settings.bench.strategies.items()}
     for key, strategy in strategies.items():
@@ -71,6 +71,11 @@ def check_settings(settings: Settings, base_dir: str | Path = ".", deep: bool = 
             check_strategy_options(strategy.name, options, list(problem.domains))
         except ValueError as e:
             raise ConfigError(f"config key '{key}.options': {e}") from None
+        if cls.weights_during_run and settings.backend.name != "train":
+            raise ConfigError(f"config key '{key}.name': {strategy.name!r} changes the mixture while a model "
+                              f"trains, which only the train back end can do (backend.name: {settings.backend.name})")
+        if cls.needs_token_counts:
+            _check_token_counts(f"{key}.name", strategy.name, settings, problem)
         if options.get("scale") is not None and options["scale"] not in scales:
             raise ConfigError(f"config key '{key}.options.scale': {options['scale']!r} is not a scale; "
                               f"scales are {scales}")
@@ -88,6 +93,17 @@ def _check_pool_meets_bounds(settings: Settings, backend: Backend, box: MixtureB
         raise ConfigError(f"config key 'constraints.bounds': none of the {len(pool)} mixtures the pool records at "
                           f"the target {backend.problem.target.scale} keeps to {settings.constraints.bounds} (and "
                           "the repetition caps); widen the bounds")
+
+
+def _check_token_counts(key: str, heuristic: str, settings: Settings, problem: Problem) -> None:
+    """A token heuristic needs every domain's training tokens: the train back end counts them
+    (the tokenize rule's meta.json); any other back end needs ``domains.<d>.tokens``."""
+    if settings.backend.name == "train":
+        return
+    missing = [d for d in problem.domains if d not in settings.domains or not settings.domains[d].tokens]
+    if missing:
+        raise ConfigError(f"config key '{key}': {heuristic!r} is computed from each domain's share of the training "
+                          f"tokens; give domains.<d>.tokens for {missing}, or the weights as {{domain: weight}}")
 
 
 def _check_objective(settings: Settings, problem: Problem) -> None:

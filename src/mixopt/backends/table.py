@@ -194,6 +194,8 @@ class TableBackend:
             "backend": f"table ({self.mode}): {self.table.name}", "checkpoints": [], "wall_time_s": 0.0,
         }
         try:
+            if trial.run is not None:
+                raise ValueError(f"a run table records fixed-mixture runs only, not {dict(trial.run)}")
             steps, losses = self.losses(trial.mixture, fidelity)
         except ValueError as e:  # NotInTable, or a surrogate refusing a scale outside its range
             record["status"], record["error"] = "failed", f"{type(e).__name__}: {e}"

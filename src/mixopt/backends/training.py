@@ -31,6 +31,8 @@ from mixopt.training.spec import TrainSpec
 #: The resume checkpoint of a trial sits next to its metrics.json. It is no declared output, so
 #: Snakemake keeps it when a killed job's outputs are cleaned up, and the rerun resumes from it.
 RESUME_FILE = "resume.pt"
+#: A trained model kept for a later trial (DoReMi's reference run), beside its metrics.json.
+MODEL_FILE = "model.pt"
 
 
 def problem_from_settings(settings: Settings) -> Problem:
@@ -52,6 +54,30 @@ def problem_from_settings(settings: Settings) -> Problem:
         objective_reference=(None if settings.objective.kind != "worst_excess"
                              else np.array(settings.objective.reference_for(domains))),
     )
+
+
+def run_options(run: Mapping | None, out_path: Path) -> dict:
+    """A trial's ``run`` (:class:`~mixopt.core.trial.Trial`) as the spec's ``weighting`` and
+    ``save_model``: a saved model sits beside its metrics.json (``results/iter_i/trial_j/model.pt``),
+    and a DoReMi run's reference ``{iteration, trial}`` names the trial whose model it loads."""
+    if not run:
+        return {}
+    unknown = sorted(set(run) - {"save_model", "weighting"})
+    if unknown:
+        raise ValueError(f"unknown run option(s) {unknown}; known: save_model, weighting")
+    options: dict = {}
+    if run.get("save_model"):
+        options["save_model"] = str(out_path.with_name(MODEL_FILE))
+    weighting = run.get("weighting")
+    if weighting is not None:
+        weighting = dict(weighting)
+        reference = weighting.pop("reference", None)
+        if reference is not None:
+            results = out_path.parents[2]
+            weighting["reference_model"] = str(
+                results / f"iter_{int(reference['iteration'])}" / f"trial_{int(reference['trial'])}" / MODEL_FILE)
+        options["weighting"] = weighting
+    return options
 
 
 class TrainingBackend:
@@ -97,7 +123,8 @@ class TrainingBackend:
                 raise ValueError(f"proposal asks for scale {scale!r}, which is not in config scales {sorted(scales)}")
             spec = TrainSpec.from_settings(mixture=self.problem.mixture_dict(trial.mixture), scale=scale,
                                            shape=scales[scale], steps=int(trial.fidelity.steps),
-                                           seed=int(trial.seed), training=self.settings.training)
+                                           seed=int(trial.seed), training=self.settings.training,
+                                           **run_options(trial.run, out_path))
         except ValueError as e:
             record = trial.ids() | failed_metrics(f"{type(e).__name__}: {e}")
             log(f"trial not run: {record['error']}")

@@ -76,7 +76,8 @@ def run_one_seed(settings: bytes, base_dir: str, surrogate_path: str | None, spe
                     prior=prior_metrics(Path(base_dir) / config.prior_runs, backend.problem) if config.prior_runs else None,
                     # only what no_worse_than_reference compares with: the bench's figures (README)
                     # were measured with no reference among the answers
-                    reference=(reference_mixture(config.reference, backend.problem)[0]
+                    reference=(reference_mixture(config.reference, backend.problem,
+                                                 constraints=constraints_of(config, backend.problem))[0]
                                if config.constraints.no_worse_than_reference else None))
 
 

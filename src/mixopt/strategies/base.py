@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
@@ -19,10 +19,12 @@ from mixopt.strategies import options as opt
 
 @dataclass(frozen=True)
 class Proposal:
-    """One trial to run: a mixture (`d`) trained at a fidelity."""
+    """One trial to run: a mixture (`d`) trained at a fidelity (``run``: how it trains besides
+    its mixture, :class:`~mixopt.core.trial.Trial`; ``None``: a plain run)."""
 
     mixture: np.ndarray
     fidelity: Fidelity
+    run: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -95,6 +97,10 @@ class Strategy(abc.ABC):
     models_domains: ClassVar[bool] = False
     #: False for strategies whose batches cannot take the reference runs of ``worst_excess``.
     runs_references: ClassVar[bool] = True
+    #: True for strategies whose trials change their mixture while they train (the train back end only).
+    weights_during_run: ClassVar[bool] = False
+    #: True for strategies computed from every domain's training tokens (the token heuristics).
+    needs_token_counts: ClassVar[bool] = False
 
     def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
                  constraints: Constraints | None = None, **options: Any) -> None:
@@ -173,7 +179,7 @@ class Strategy(abc.ABC):
                     raise RuntimeError(f"{self.name} proposed a pool mixture that breaks the constraints: "
                                        f"{self.constraints.check(p.mixture, p.fidelity)}")
                 # an optimiser that cannot take bounds (SMAC, a law's minimiser): its nearest feasible point
-                batch.proposals[k] = Proposal(self.box(p.fidelity).project(p.mixture)[0], p.fidelity)
+                batch.proposals[k] = replace(p, mixture=self.box(p.fidelity).project(p.mixture)[0])
                 projected += 1
         if projected:
             batch.diagnostics["projected_onto_constraints"] = projected

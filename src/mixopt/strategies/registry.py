@@ -18,12 +18,17 @@ from mixopt.strategies.hyperband import HyperbandStrategy
 from mixopt.strategies.law import BiMixStrategy, DataMixingLawStrategy, RegMixStrategy, ScalingLawStrategy
 from mixopt.strategies.mfms import MFMSStrategy
 from mixopt.strategies.multiscale import MultiScaleStrategy
+from mixopt.strategies.doremi import DoReMi
+from mixopt.strategies.online import OnlineMixing
 from mixopt.strategies.random import RandomSearch
+from mixopt.strategies.sobol import SobolSearch
+from mixopt.strategies.token_heuristics import Natural, Temperature, UniMax
 from mixopt.strategies.uniform import Uniform
 
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
     AutoStrategy, RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy, MultiScaleStrategy, HyperbandStrategy,
-    DataMixingLawStrategy, BiMixStrategy, ScalingLawStrategy, RegMixStrategy)}
+    DataMixingLawStrategy, BiMixStrategy, ScalingLawStrategy, RegMixStrategy, SobolSearch, Natural, Temperature,
+    UniMax, DoReMi, OnlineMixing)}
 
 
 def strategy_class(name: str) -> type[Strategy]:

@@ -49,10 +49,18 @@ from mixopt.training.metrics import (  # noqa: E402
 )
 from mixopt.training.model import build_model, count_parameters  # noqa: E402
 from mixopt.training.precision import autocast_for  # noqa: E402
-from mixopt.training.resume import load_resume, rank_state, restore_resume, resume_key, save_resume  # noqa: E402
+from mixopt.training.resume import (  # noqa: E402
+    load_resume,
+    rank_state,
+    restore_resume,
+    resume_key,
+    save_model,
+    save_resume,
+)
 from mixopt.training.sampler import MixtureSampler  # noqa: E402
 from mixopt.training.schedule import lr_at  # noqa: E402
 from mixopt.training.spec import TrainSpec, checkpoint_steps  # noqa: E402
+from mixopt.training.weighting import make_weighting, weighting_record  # noqa: E402
 
 __all__ = ["BETAS", "PROGRESS_LINES", "train"]
 
@@ -110,6 +118,9 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     sampler = MixtureSampler(train_tokens, spec.mixture, context=T, batch=B, seed=spec.seed, rank=ranks.rank,
                              world=ranks.world)
     m["domain_sequences"], m["domain_epochs"] = sampler.counts, sampler.epochs
+    weighting = make_weighting(spec, sampler, vocab_size, device, autocast, ranks.world)  # None: fixed mixture
+    if weighting is not None:
+        sampler.set_weights(weighting.weights.numpy())
 
     ckpts = set(checkpoint_steps(spec.steps, spec.n_checkpoints))
     log_every = max(1, spec.steps // PROGRESS_LINES)
@@ -126,6 +137,8 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     state = load_resume(Path(resume), key, log) if resume_every > 0 else None
     if state is not None:
         restore_resume(state, model, optimizer, sampler, device, ranks.rank)
+        if weighting is not None:
+            weighting.load_state_dict(state["weighting"])
         step_losses.copy_(state["step_losses"].to(device))
         start = last_log = state["step"]
         last_ckpt, train_time, earlier_wall_time = state["last_ckpt"], state["train_time"], state["wall_time"]
@@ -145,12 +158,18 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
             raise ValueError(f"train batch at step {step} has a token id >= vocab_size {vocab_size}")
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast():
-            loss = lm_loss(forward, x, y)
+            if weighting is None:
+                loss = lm_loss(forward, x, y)
+            else:  # the rule needs each token's loss
+                token_loss = lm_loss(forward, x, y, reduction="none").view(x.shape)
+                loss = token_loss.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
         optimizer.step()
         step_losses[it] = loss.detach()
+        if weighting is not None:
+            sampler.set_weights(weighting.update(x, y, token_loss, sampler.batch_domains))
         save_now = resume_every > 0 and step % resume_every == 0 and step < spec.steps
         pause = step % log_every == 0 or step in ckpts or save_now  # the only steps that sync with the device
 
@@ -181,12 +200,19 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
                 save_resume(Path(resume), key, model, optimizer, states, {
                     "step": step, "step_losses": step_losses.cpu(), "last_ckpt": last_ckpt, "train_time": train_time,
                     "wall_time": earlier_wall_time + time.perf_counter() - t_start, "checkpoints": m["checkpoints"],
+                    "weighting": None if weighting is None else weighting.state_dict(),
                 })
             log(f"resume checkpoint at step {step}: {resume}")
         if pause:
             t0 = time.perf_counter()  # evaluation, logging and resume files are not training throughput
 
     m["domain_sequences"], m["domain_epochs"] = sampler.counts, sampler.epochs
+    if weighting is not None:
+        record = weighting_record(weighting, sampler.domains, spec.steps)
+        m["mixture"] = {d: 0.0 for d in spec.mixture} | record["mixture"]
+        m["domain_weights"] = {"initial": dict(spec.mixture)} | record["domain_weights"]
+    if spec.save_model is not None and ranks.main:
+        save_model(model, Path(spec.save_model))
     m["wall_time_s"] = earlier_wall_time + time.perf_counter() - t_start
 
 

@@ -26,7 +26,7 @@ from mixopt.core.atomic import atomic_open
 from mixopt.training.sampler import MixtureSampler
 from mixopt.training.spec import TrainSpec
 
-__all__ = ["RESUME_FORMAT", "load_resume", "rank_state", "restore_resume", "resume_key", "save_resume"]
+__all__ = ["RESUME_FORMAT", "load_resume", "rank_state", "restore_resume", "resume_key", "save_model", "save_resume"]
 
 RESUME_FORMAT = 2
 
@@ -80,6 +80,12 @@ def save_resume(path: Path, key: str, model: torch.nn.Module, optimizer: torch.o
              **progress}
     with atomic_open(path, "wb") as f:  # tmp file + os.replace
         torch.save(state, f)
+
+
+def save_model(model: torch.nn.Module, path: Path) -> None:
+    """Write the trained model's state dict to ``path`` atomically (a DoReMi reference run's)."""
+    with atomic_open(path, "wb") as f:
+        torch.save(model.state_dict(), f)
 
 
 def restore_resume(state: Mapping[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -54,6 +54,11 @@ class MixtureSampler:
     Together the ranks see exactly the global batch of the one-process run, and their states and
     :attr:`counts` (of the global batch) are the same.
 
+    The weights may change during a run (:meth:`set_weights`: DoReMi's Group DRO, an online
+    bandit) among the domains of the initial mixture; the current ones are part of the state, so a
+    resumed run draws as the uninterrupted one. :attr:`batch_domains` says which domain each row of
+    the last batch came from.
+
     Args:
         tokens: Domain name -> 1-D array of token ids (a ``np.memmap`` is fine). Domains with
             weight 0 need no entry; extra entries are ignored.
@@ -107,6 +112,26 @@ class MixtureSampler:
         self._p = p / p.sum()  # exact renormalisation; numpy's choice() is stricter than our tolerance
         self._rng = np.random.default_rng(seed)
         self._counts = {name: 0 for name in sorted(self.weights)}
+        self._which = np.zeros(0, dtype=np.int64)
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Draw the next batches with ``weights`` (`k`: one per domain of :attr:`domains`, in that
+        order; non-negative, summing to one)."""
+        p = np.asarray(weights, dtype=np.float64)
+        if p.shape != self._p.shape:
+            raise ValueError(f"{len(p)} weights for the sampler's {len(self.domains)} domains {self.domains}")
+        validate_mixture(dict(zip(self.domains, p.tolist())))
+        self._p = p / p.sum()
+
+    @property
+    def current_weights(self) -> np.ndarray:
+        """`k`: the probability of each domain of :attr:`domains` in the next batch."""
+        return self._p.copy()
+
+    @property
+    def batch_domains(self) -> np.ndarray:
+        """`rows`: the index (into :attr:`domains`) of each of this rank's rows of the last batch."""
+        return self._which[self._rows.start:self._rows.stop].copy()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -129,6 +154,7 @@ class MixtureSampler:
         """
         T, rows = self.context, self._rows
         which = self._rng.choice(len(self.domains), size=self.batch, p=self._p)
+        self._which = which
         buf = np.empty((len(rows), T + 1), dtype=np.int64)
         for row, k in enumerate(which):
             name = self.domains[k]
@@ -141,8 +167,10 @@ class MixtureSampler:
         return window[:, :-1].contiguous(), window[:, 1:].contiguous()
 
     def state_dict(self) -> dict[str, Any]:
-        """RNG state and counts; JSON- and ``torch.save``-serialisable (plain ints and strings)."""
-        return {"rng": copy.deepcopy(self._rng.bit_generator.state), "counts": dict(self._counts)}
+        """RNG state, counts and the current weights; JSON- and ``torch.save``-serialisable (plain
+        ints, floats and strings)."""
+        return {"rng": copy.deepcopy(self._rng.bit_generator.state), "counts": dict(self._counts),
+                "weights": self._p.tolist()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a state from :meth:`state_dict` of a sampler over the same mixture."""
@@ -151,3 +179,5 @@ class MixtureSampler:
             raise ValueError(f"state counts cover domains {sorted(counts)}, sampler has {sorted(self._counts)}")
         self._rng.bit_generator.state = copy.deepcopy(dict(state["rng"]))
         self._counts = {name: int(counts[name]) for name in sorted(counts)}
+        if "weights" in state:  # a state from before weights could change has the initial ones
+            self._p = np.array(state["weights"], dtype=np.float64)

@@ -27,6 +27,12 @@ class TrainSpec:
 
     ``shape`` may be given as a mapping (e.g. parsed JSON); it is turned into a
     :class:`~mixopt.settings.ModelShape`.
+
+    ``weighting`` (``None``: the mixture holds for the whole run) changes the domain weights as
+    the run goes, starting from ``mixture`` (:mod:`mixopt.training.weighting`): ``{"method":
+    "doremi", "reference_model": path, "step_size": η, "smoothing": c}`` or ``{"method": "online",
+    "reward_smoothing": β}``. ``save_model``: a path the trained model's state dict is written to
+    (a DoReMi reference run's, for its proxy run).
     """
 
     mixture: dict[str, float]
@@ -44,6 +50,8 @@ class TrainSpec:
     device: str
     precision: str = "auto"
     compile: bool = False
+    weighting: dict | None = None
+    save_model: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.shape, Mapping):
@@ -60,11 +68,13 @@ class TrainSpec:
 
     def to_dict(self) -> dict:
         """Plain values (JSON); ``TrainSpec(**spec.to_dict())`` is the same spec."""
-        return {**self.__dict__, "mixture": dict(self.mixture), "shape": self.shape.to_dict()}
+        return {**self.__dict__, "mixture": dict(self.mixture), "shape": self.shape.to_dict(),
+                "weighting": None if self.weighting is None else dict(self.weighting)}
 
     @classmethod
     def from_settings(cls, mixture: Mapping[str, float], scale: str, shape: ModelShape, steps: int, seed: int,
-                      training: TrainingSettings) -> TrainSpec:
+                      training: TrainingSettings, weighting: Mapping | None = None,
+                      save_model: str | None = None) -> TrainSpec:
         """The run of ``mixture`` at ``scale`` (of ``shape``) for ``steps`` steps, trained and
         evaluated as the ``training`` settings say (``training.resume_every`` is not part of a
         run: it says how often the run is saved, see :func:`mixopt.training.trial.run_trial`)."""
@@ -84,6 +94,8 @@ class TrainSpec:
             device=training.device,
             precision=training.precision,
             compile=training.compile,
+            weighting=None if weighting is None else dict(weighting),
+            save_model=save_model,
         )
 
 

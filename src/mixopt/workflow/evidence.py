@@ -24,6 +24,8 @@ from mixopt.strategies.gp import GPStrategy
 from mixopt.strategies.gp_model import GPModelStrategy
 from mixopt.strategies.multiscale import MultiScaleStrategy
 
+#: The weight moved towards one domain to measure its effect on the objective (domain_effects).
+EFFECT_STEP = 0.05
 #: P(best) is estimated over at most this many of the considered mixtures (those the model ranks
 #: best, and the recommendation): a joint sample over a whole 768-mixture pool adds nothing.
 MAX_COMPARED = 512
@@ -101,6 +103,33 @@ def versus_reference(rec: Recommendation, reference: np.ndarray, reference_name:
     if skipped:  # e.g. the 12 other Pile domains when the objective is Pile-CC alone
         out["not_modelled"] = skipped
     return out
+
+
+def domain_effects(rec: Recommendation, model: GPModelStrategy, table: pd.DataFrame, problem: Problem,
+                   step: float = EFFECT_STEP) -> dict:
+    """Which domains matter at the recommendation, and how much: for each domain i, the predicted
+    change of the target objective when the mixture moves ``step`` of its weight to domain i (the
+    others shrinking in proportion), ``(1 - step) w + step e_i``, as mean and std of the
+    difference from the joint posterior (a finite-difference directional derivative of the
+    model, with its uncertainty). A negative change: more of that domain helps.
+
+    Returns:
+        ``{"step", "model", "domains": {domain: {"change", "std", "p_worse", "per_unit_weight"}}}``,
+        domains sorted by the size of their change; ``model: None`` with a note when too few
+        trials fit a model.
+    """
+    w = np.asarray(rec.mixture, dtype=float)
+    moved = (1.0 - step) * w[None, :] + step * np.eye(problem.dim)
+    posterior = model.joint_posterior(table, np.vstack([w, moved]))
+    if posterior is None:
+        return {"step": step, "model": None, "note": "too few successful trials to fit a model", "domains": {}}
+    effects = {}
+    for i, name in enumerate(problem.domains):
+        change, std, p_worse = posterior.difference(1 + i, 0)["objective"]
+        effects[name] = {"change": _num(change), "std": _num(std), "p_worse": _num(p_worse, 4),
+                         "per_unit_weight": _num(change / (step * (1.0 - w[i])) if w[i] < 1 else np.nan)}
+    ranked = sorted(effects, key=lambda d: -abs(effects[d]["change"] or 0.0))
+    return {"step": step, "model": posterior.model, "domains": {d: effects[d] for d in ranked}}
 
 
 def transfer_pairs(table: pd.DataFrame, problem: Problem, scale: str) -> pd.DataFrame:

@@ -425,3 +425,65 @@ def plot_transfer(pairs: Mapping[str, pd.DataFrame], correlations: Mapping[str, 
     fig.tight_layout()
     _save(fig, path)
 
+
+
+# -- domain weights during a run (DoReMi, online mixing) ----------------------------------------
+
+
+def plot_domain_weights(runs: Sequence[Mapping[str, Any]], path: str | Path) -> None:
+    """The weights each batch was drawn with, against the step, for every trial whose weights
+    changed while it trained (metrics.json's ``domain_weights``): one panel per run, one line per
+    domain, the run's average (its mixture) as a dashed line."""
+    plt = _pyplot()
+    runs = [r for r in runs if r.get("domain_weights")]
+    if not runs:
+        message_figure(path, "Domain weights during training", "No trial changed its weights while it trained.")
+        return
+    fig, axes = plt.subplots(len(runs), 1, figsize=(7.0, 2.6 * len(runs) + 0.6), dpi=110, squeeze=False)
+    for ax, run in zip(axes[:, 0], runs):
+        record = run["domain_weights"]
+        used = np.asarray(record["steps"], dtype=float)
+        steps = np.arange(1, len(used) + 1)
+        for k, domain in enumerate(record["domains"]):
+            colour = _PALETTE[k % len(_PALETTE)]
+            ax.plot(steps, used[:, k], color=colour, lw=1.2, label=domain)
+            ax.axhline(used[:, k].mean(), color=colour, lw=0.8, ls="--")
+        ax.set_title(f"iteration {run.get('iteration')}, trial {run.get('trial')}: {record['method']} at "
+                     f"{run.get('scale')}", fontsize=9)
+        ax.set_ylabel("weight", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=min(4, len(record["domains"])), loc="upper right")
+    axes[-1, 0].set_xlabel("step (dashed: the run's average, its mixture)", fontsize=9)
+    fig.suptitle("Domain weights each batch was drawn with", fontsize=11)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# -- domain insight -----------------------------------------------------------------------------
+
+
+def plot_domain_effects(best: Mapping[str, Any], path: str | Path) -> None:
+    """best_mixture.yaml's ``domain_effects`` as horizontal bars: the predicted change of the
+    target objective when the recommended mixture moves ``step`` of its weight to each domain,
+    with ±2 std error bars (negative: more of that domain helps)."""
+    plt = _pyplot()
+    effects = best.get("domain_effects") or {}
+    rows = {d: e for d, e in (effects.get("domains") or {}).items() if e.get("change") is not None}
+    if not rows:
+        message_figure(path, "Domain effects", effects.get("note") or "No model to estimate the domains' effects.")
+        return
+    names = list(rows)[::-1]  # largest effect on top
+    change = np.array([rows[d]["change"] for d in names], dtype=float)
+    std = np.array([rows[d]["std"] or 0.0 for d in names], dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 0.35 * len(names) + 1.6), dpi=110)
+    colours = ["tab:green" if c + 2 * s < 0 else "tab:red" if c - 2 * s > 0 else "0.6" for c, s in zip(change, std)]
+    ax.barh(names, change, xerr=2 * std, color=colours, ecolor="0.3", capsize=3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f"change of the objective when {effects['step']:g} of the weight moves to the domain\n"
+                  "(green: helps, red: hurts, grey: within 2 std of no effect)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(f"Which domains matter at the recommendation ({effects.get('model')})", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

@@ -28,9 +28,10 @@ from mixopt.workflow.steps import scales_by_cost
 def make_strategy_for(settings: Settings, backend: Backend, shard_metas: Mapping[str, str | Path] | None = None):
     """The config's strategy on ``backend`` with its reference mixture and constraints
     (``shard_metas``: domain -> meta.json, for the natural reference and the repetition caps)."""
-    reference, _ = reference_mixture(settings.reference, backend.problem, shard_metas)
+    constraints = constraints_of(settings, backend.problem, shard_metas)
+    reference, _ = reference_mixture(settings.reference, backend.problem, shard_metas, constraints)
     return strategy_from_settings(settings.strategy, backend.problem, settings.seed, space=backend,
-                                  reference=reference, constraints=constraints_of(settings, backend.problem, shard_metas))
+                                  reference=reference, constraints=constraints)
 
 
 def propose(settings: Settings, backend: Backend, observations: str | Path, iteration: int,
@@ -55,7 +56,8 @@ def recommend(settings: Settings, backend: Backend, observations: str | Path, ou
     """
     problem = backend.problem
     table = read_table(observations)
-    _, reference_name = reference_mixture(settings.reference, problem, shard_metas)
+    _, reference_name = reference_mixture(settings.reference, problem, shard_metas,
+                                          constraints_of(settings, problem, shard_metas))
     strategy = make_strategy_for(settings, backend, shard_metas)
     report = evidence_report(strategy, table, reference_name, int(problem.target_tokens), space=backend)
     write_report(report, out_path)

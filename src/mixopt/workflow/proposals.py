@@ -2,6 +2,8 @@
 
 Columns: ``trial, scale, steps, seed``, then ``w_<domain>``. ``seed`` is the trial's training seed,
 derived from the run seed, the iteration and the trial, so every trial differs but reruns agree.
+A strategy whose trials train in a special way (DoReMi, online mixing) adds a column ``run``: JSON
+of how (:class:`~mixopt.core.trial.Trial`), empty for a plain run.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ def trial_seed(seed: int, iteration: int, trial: int) -> int:
 
 def proposals_table(batch: ProposalBatch, problem: Problem, seed: int, iteration: int) -> pd.DataFrame:
     rows = []
+    special = any(p.run is not None for p in batch.proposals)
     for j, p in enumerate(batch.proposals):
         rows.append(
             {"trial": j, "scale": p.fidelity.scale, "steps": p.fidelity.steps, "seed": trial_seed(seed, iteration, j)}
             | {f"w_{d}": float(x) for d, x in zip(problem.domains, p.mixture)}
+            | ({"run": "" if p.run is None else json.dumps(p.run, sort_keys=True)} if special else {})
         )
-    return pd.DataFrame(rows, columns=["trial", "scale", "steps", "seed", *weight_columns(problem.domains)])
+    return pd.DataFrame(rows, columns=["trial", "scale", "steps", "seed", *weight_columns(problem.domains),
+                                       *(["run"] if special else [])])
 
 
 def write_proposals(batch: ProposalBatch, problem: Problem, seed: int, iteration: int,
@@ -62,10 +67,16 @@ def read_proposal(path: str | Path, trial: int, problem: Problem) -> dict:
         check_mixture(w, problem.domains)
     except ValueError as e:
         raise ValueError(f"{path}: trial {trial}: {e}") from None
+    run = row.get("run")
+    try:
+        run = json.loads(run) if isinstance(run, str) and run.strip() else None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: trial {trial}: column run is not JSON ({e})") from None
     return {
         "trial": int(row["trial"]),
         "scale": str(row["scale"]),
         "steps": int(row["steps"]),
         "seed": int(row["seed"]),
         "mixture": problem.mixture_dict(w),
+        "run": run,
     }

@@ -15,6 +15,7 @@ from mixopt.core.problem import Problem
 from mixopt.core.space import MixtureSpace
 from mixopt.strategies.base import Recommendation, Strategy, best_observed
 from mixopt.workflow.evidence import (
+    domain_effects,
     evidence_model,
     probability_best,
     rank_correlations,
@@ -150,6 +151,7 @@ def evidence_report(strategy: Strategy, table: pd.DataFrame, reference_name: str
     report = recommendation_report(rec, problem, table, strategy.name, target_tokens)
     report["reference"] = {"name": reference_name, "mixture": problem.mixture_dict(reference)}
     report["versus_reference"] = versus_reference(rec, reference, reference_name, model, table, problem)
+    report["domain_effects"] = domain_effects(rec, model, table, problem)
     report["transfer"] = {
         "rank_correlation": rank_correlations(table, problem),
         "p_best": probability_best(rec, model, table, strategy.seed),

@@ -117,6 +117,21 @@ def learning_curves(settings: Settings, backend: Backend, observations: str | Pa
                          title=f"{settings.strategy.name}: objective against step, per trial and scale")
 
 
+def domain_weights_figure(metrics: list[str | Path], plot_path: str | Path) -> None:
+    """The weights used at each step of every trial whose weights changed while it trained
+    (DoReMi's proxy run, online mixing), as a PNG."""
+    from mixopt.workflow.figures import plot_domain_weights
+
+    plot_domain_weights([read_metrics(path) for path in metrics], plot_path)
+
+
+def domain_effects_figure(best_mixture: str | Path, plot_path: str | Path) -> None:
+    """best_mixture.yaml's domain effects (which domains matter at the recommendation), as a PNG."""
+    from mixopt.workflow.figures import plot_domain_effects
+
+    plot_domain_effects(_read_yaml(best_mixture), plot_path)
+
+
 def recommendation_figure(best_mixture: str | Path, plot_path: str | Path) -> None:
     """best_mixture.yaml's mixture and its per-domain differences from the reference, as a PNG."""
     from mixopt.workflow.figures import plot_recommendation

@@ -43,7 +43,7 @@ def run_proposed_trial(backend: Backend, proposals: str | Path, iteration: int, 
         return _not_run(ids | failed_metrics(error) | {key: proposal[key] for key in ("mixture", "scale", "steps", "seed")},
                         out_path, log)
     return _on_console(backend.run(Trial(mixture, fidelity, proposal["seed"], iteration=int(iteration),
-                                         index=int(trial)), out_path, log=log), out_path)
+                                         index=int(trial), run=proposal["run"]), out_path, log=log), out_path)
 
 
 def _not_run(record: dict, out_path: str | Path, log: Callable[[str], None]) -> dict:
