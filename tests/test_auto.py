@@ -145,7 +145,8 @@ def test_a_pool_the_proxy_never_ran_is_screened_from_the_proxys_own_runs(tmp_pat
 
     settings = Settings.from_config(with_defaults({
         "backend": {"name": "table", "table": {"format": "long", "path": str(path)}, "mode": "pool"},
-        "target": {"scale": "1B"}, "strategy": {"name": "auto"}}))
+        "target": {"scale": "1B"}, "strategy": {"name": "auto"},
+        "budget": {"iterations": 3, "initial_design": 4, "trials_per_iteration": 2}}))
     backend = TableBackend.from_settings(settings, str(tmp_path))
     strategy = make_strategy("auto", backend.problem, 0, space=backend)
     records = _run(backend, strategy, iterations=3)
