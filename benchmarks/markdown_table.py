@@ -1,0 +1,78 @@
+"""A benchmark's table as Markdown, with what produced it: the command, date, commit and machine.
+
+The docs include these files (docs/benchmarks/*.md, through pymdownx.snippets), so every figure
+there is one that a benchmark printed; rerunning the command rewrites the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def command_line() -> str:
+    """How this benchmark was started, as one would type it in the checkout."""
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else script.name
+    return shlex.join(["python", shown, *sys.argv[1:]])
+
+
+def commit() -> str:
+    """The checkout's commit, marked when its tracked files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head} with uncommitted changes" if dirty else head
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo; elsewhere what platform reports)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def provenance(command: str | None = None) -> str:
+    """One Markdown line: the command, date, commit, CPU model and core count of this run."""
+    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"Measured with `{command or command_line()}` on {date}, commit `{commit()}`, "
+            f"on {cpu_model()} ({os.cpu_count()} cores), Python {platform.python_version()}.")
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table; ``|`` inside a cell is escaped."""
+    def line(cells: list[object]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(r) for r in rows)])
+
+
+def write(path: str | Path, sections: list[tuple[str, list[str], list[list[object]]]],
+          notes: Sequence[str] = ()) -> None:
+    """Write ``sections`` (caption, header, rows), each a captioned table, then ``notes`` and the
+    provenance line, to ``path`` (created with its folder)."""
+    path = Path(path)
+    parts = [f"<!-- Written by {command_line()}; rerun it rather than editing this file. -->"]
+    for caption, header, rows in sections:
+        parts += [f"**{caption}**" if caption else "", table(header, rows)]
+    parts += [*notes, provenance()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(p for p in parts if p) + "\n", encoding="utf-8")
+    print(f"table written to {path}")
