@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 python3 -m venv .venv
+# test and docs: CI runs the tests and builds the documentation (tests/test_docs_site.py).
 # constraints.txt pins torch to the CPU build; unpinned, botorch pulls several GB of CUDA wheels.
-.venv/bin/pip install --quiet -c constraints.txt -e '.[test]'
+.venv/bin/pip install --quiet -c constraints.txt -e '.[test,docs]'
 .venv/bin/mixopt-fetch-corpora --dest resources/sources
 echo "set-up done: activate with 'source .venv/bin/activate'"
