@@ -6,7 +6,7 @@ it (also after ``&&``, across ``\\`` continuations, without its ``# comment``) i
 the project (links to its files) so that nothing lands in the checkout:
 
 * ``snakemake ...`` as a dry run (``--dry-run`` added); ``--unlock`` as it is; ``--report`` in a
-  finished run (the RegMix loop of ``conftest.report_run``);
+  finished run (the RegMix loop of ``conftest.report_run``), and ``--forcerun`` as a dry run there;
 * ``mixopt check``, ``mixopt unlock`` as they are; ``mixopt status`` in the finished run;
   ``mixopt bench``, ``predict`` and ``suite`` as tiny runs (one seed, one strategy or predictor,
   the suite's quick subset) written outside the project;
@@ -191,6 +191,8 @@ def how_to_check(command: Command, out: Path) -> tuple[list[str], bool]:
         run = [sys.executable, "-m", "snakemake", *args]
         if "--report" in args:
             return run, True
+        if "--forcerun" in args or "-R" in args:  # reruns part of a finished run: dry-run it in one
+            return [*run, "--dry-run"], True
         return (run if "--unlock" in args else [*run, "--dry-run"]), False
     if program == "mixopt":
         run = [sys.executable, "-m", "mixopt.cli", *args]
