@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 python3 -m venv .venv
 # constraints.txt pins the tested version of every dependency (torch: the CPU build; unpinned,
-# botorch pulls several GB of CUDA wheels), so an install is reproducible.
-.venv/bin/pip install --quiet -c constraints.txt -e '.[test]'
+# botorch pulls several GB of CUDA wheels), so an install is reproducible. test and docs: CI runs
+# the tests and builds the documentation (tests/test_docs_site.py).
+.venv/bin/pip install --quiet -c constraints.txt -e '.[test,docs]'
 .venv/bin/mixopt-fetch-corpora --dest resources/sources
 echo "set-up done: activate with 'source .venv/bin/activate'"

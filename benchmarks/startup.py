@@ -13,6 +13,10 @@ its own (:mod:`mixopt.training.launch`), which costs a second interpreter's star
 
     python benchmarks/startup.py
     python benchmarks/startup.py --repeats 5 --scripts train_proxy propose aggregate
+    python benchmarks/startup.py --smoke      # one script, one repeat: seconds (the tests)
+
+``--markdown FILE`` also writes the table, with the command, date, commit and machine, to FILE
+(the docs include docs/benchmarks/startup.md).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import markdown_table  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
@@ -89,18 +95,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="best of this many (the first also warms the disk cache)")
     ap.add_argument("--scripts", nargs="*", help="script names without .py (default: all)")
+    ap.add_argument("--smoke", action="store_true", help="one script (aggregate), one repeat: seconds, to check it runs")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown, with what produced it")
     args = ap.parse_args()
+    if args.smoke:
+        args.repeats, args.scripts = 1, args.scripts or ["aggregate"]
     scripts = sorted(SCRIPTS.glob("*.py")) if not args.scripts else [SCRIPTS / f"{s}.py" for s in args.scripts]
     bare, _ = min((import_seconds([]) for _ in range(args.repeats)), key=lambda r: r[0])
     print(f"python {sys.version.split()[0]}; a bare interpreter starts in {bare:.2f} s (best of {args.repeats})")
     print(f"{'script':<22} {'import s':>9}  heavy packages loaded")
+    rows: list[list[object]] = [["(a bare interpreter)", f"{bare:.2f}", "-"]]
     for script in scripts:
         seconds, heavy = min((import_seconds(imported_modules(script)) for _ in range(args.repeats)), key=lambda r: r[0])
         print(f"{script.stem:<22} {seconds:9.2f}  {', '.join(heavy) or '-'}", flush=True)
+        rows.append([script.stem, f"{seconds:.2f}", ", ".join(heavy) or "-"])
+    first_steps: list[list[object]] = []
     for mode, what in (("in-process", "in the job's own process"), ("launched", "in a training process the job starts")):
         first = min(first_step_seconds(mode) for _ in range(args.repeats))
         print(f"a training job, process start to the end of a 1-step run {what}: {first:.2f} s "
               f"(best of {args.repeats})", flush=True)
+        first_steps.append([what, f"{first:.2f}"])
+    if args.markdown:
+        markdown_table.write(args.markdown, [
+            (f"Import seconds of each workflow script in a fresh interpreter (start-up included), best of "
+             f"{args.repeats}, and the heavy packages it loads", ["script", "import s", "heavy packages"], rows),
+            (f"A training job from process start to the end of a 1-step run, best of {args.repeats}",
+             ["training runs", "seconds"], first_steps),
+        ])
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ each process's peak resident memory (VmHWM; not ru_maxrss, which Linux carries a
 
     python benchmarks/tokenize_throughput.py --mb 200 --procs 1 2
     python benchmarks/tokenize_throughput.py --mb 2000 --procs 2 --no-reference   # the 2 GB domain
+    python benchmarks/tokenize_throughput.py --smoke      # a 1 MB domain, 1 thread: seconds (the tests)
+
+``--markdown FILE`` also writes the table, with the command, date, commit and machine, to FILE
+(the docs include docs/benchmarks/tokenize_throughput.md).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import markdown_table  # beside this script
 
 OURS = """
 import re, sys, time
@@ -83,7 +89,11 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=200, help="size of the generated domain")
     ap.add_argument("--procs", type=int, nargs="+", default=[1, 2], help="the tokenize step's threads (and the reference's)")
     ap.add_argument("--no-reference", action="store_true", help="time mixopt only (the reference holds the domain in memory)")
+    ap.add_argument("--smoke", action="store_true", help="a 1 MB domain, 1 thread: seconds, to check it runs")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown, with what produced it")
     args = ap.parse_args()
+    if args.smoke:
+        args.mb, args.procs = 1, [1]
     from mixopt.data.tokenizer import train_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,21 +103,29 @@ def main() -> None:
         text_bytes = write_domain(corpus, args.mb)
         print(f"domain: {text_bytes / 1e6:.0f} MB of text in {corpus.stat().st_size / 1e6:.0f} MB of JSONL "
               f"({time.perf_counter() - t:.0f} s to write)")
-        train_tokenizer({"bench": [corpus]}, vocab_size=4096, out_dir=tmp / "tok", bytes_per_domain=5_000_000,
-                        validation_fraction=0.01, seed=0)
+        train_tokenizer({"bench": [corpus]}, vocab_size=4096, out_dir=tmp / "tok",
+                        bytes_per_domain=min(5_000_000, text_bytes // 2), validation_fraction=0.01, seed=0)
         mb = text_bytes / 1e6
-        print("threads | mixopt MB/s | encode_batch MB/s | ratio | encode_batch_fast MB/s | ratio "
-              "| mixopt peak MB | reference peak MB")
+        header = ["threads", "mixopt MB/s", "encode_batch MB/s", "ratio", "encode_batch_fast MB/s", "ratio",
+                  "mixopt peak MB", "reference peak MB"]
+        print(" | ".join(header))
+        rows: list[list[object]] = []
         for procs in args.procs:
             ours_s, ours_peak = run(OURS, str(corpus), str(tmp / "tok"), str(tmp / f"shards{procs}"), str(procs),
                                     threads=None)  # the step sizes the pool from its threads argument
             if args.no_reference:
-                print(f"{procs} | {mb / ours_s:.2f} | - | - | - | - | {ours_peak:.0f} | -", flush=True)
-                continue
-            ref_s, ref_peak = run(REFERENCE, str(corpus), str(tmp / "tok"), "encode_batch", threads=procs)
-            fast_s, _ = run(REFERENCE, str(corpus), str(tmp / "tok"), "encode_batch_fast", threads=procs)
-            print(f"{procs} | {mb / ours_s:.2f} | {mb / ref_s:.2f} | {ref_s / ours_s:.2f} | {mb / fast_s:.2f} "
-                  f"| {fast_s / ours_s:.2f} | {ours_peak:.0f} | {ref_peak:.0f}", flush=True)
+                rows.append([procs, f"{mb / ours_s:.2f}", "-", "-", "-", "-", f"{ours_peak:.0f}", "-"])
+            else:
+                ref_s, ref_peak = run(REFERENCE, str(corpus), str(tmp / "tok"), "encode_batch", threads=procs)
+                fast_s, _ = run(REFERENCE, str(corpus), str(tmp / "tok"), "encode_batch_fast", threads=procs)
+                rows.append([procs, f"{mb / ours_s:.2f}", f"{mb / ref_s:.2f}", f"{ref_s / ours_s:.2f}",
+                             f"{mb / fast_s:.2f}", f"{fast_s / ours_s:.2f}", f"{ours_peak:.0f}", f"{ref_peak:.0f}"])
+            print(" | ".join(str(c) for c in rows[-1]), flush=True)
+        if args.markdown:
+            markdown_table.write(args.markdown, [
+                (f"Tokenizing a generated {mb:.0f} MB JSONL domain: mixopt's tokenize step against the tokenizer "
+                 "alone on the same documents held in memory; peak memory is each process's VmHWM",
+                 header, rows)])
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ mixopt with 2 jobs side by side (the workflow runs one 1-thread job per core).
     python benchmarks/train_throughput.py                 # the full grid
     python benchmarks/train_throughput.py --seconds 20 --jobs 1 2
     python benchmarks/train_throughput.py --quick --compile   # and training.compile against eager
+    python benchmarks/train_throughput.py --smoke             # one tiny shape, seconds (the tests)
+
+``--markdown FILE`` also writes the tables, with the command, date, commit and machine, to FILE
+(the docs include docs/benchmarks/train_throughput.md).
 
 ``tok/s`` excludes setup and evaluation (mixopt's own count; the reference times the same steps).
 Run it on an otherwise idle machine: the ``load`` column (1-minute load average) shows when
@@ -55,6 +59,8 @@ from mixopt.training.precision import cpu_has_native_bf16  # noqa: E402
 from mixopt.training.spec import TrainSpec  # noqa: E402
 from mixopt.training.trial import train_proxy  # noqa: E402
 from reference_decoder import reference_step  # noqa: E402
+
+import markdown_table  # noqa: E402  (beside this script)
 
 HEAD_DIM = 32
 
@@ -183,9 +189,15 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true",
                     help="also measure training.compile against eager (bf16): steady tok/s, compile seconds, break-even steps")
     ap.add_argument("--quick", action="store_true", help="only the default proxy (2x64/v2048 at 64x8), 2x64/v4096, 4x128/v8192, 5x128/v8192 at 256x16")
+    ap.add_argument("--smoke", action="store_true",
+                    help="one tiny shape, short measurements, one repeat: seconds, to check the benchmark runs")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown, with what produced them")
     args = ap.parse_args()
 
-    if args.quick:
+    if args.smoke:
+        grid = [(1, 32, 512, 32, 4)]
+        args.seconds, args.repeats, args.eval_tokens = 0.2, 1, 256
+    elif args.quick:
         grid = [(2, 64, 2048, 64, 8), (2, 64, 4096, 256, 16), (4, 128, 8192, 256, 16), (5, 128, 8192, 256, 16)]
     else:
         grid = [(l, w, v, c, b) for (l, w), v, c, b in
@@ -200,12 +212,13 @@ def main() -> None:
     cols += [f"mixopt bf16 x{j} jobs" for j in extra] + ["eval s", "load"]
     print(" | ".join(cols))
     ctx = mp.get_context("spawn")
+    measured: list[list] = []
     compiled: list[list] = []
     with tempfile.TemporaryDirectory() as tmp:
         for layers, width, vocab, context, batch in grid:
             shape = ModelShape(layers=layers, width=width, heads=max(1, width // HEAD_DIM), context=context,
                                batch=batch, lr=1e-3)
-            shards = write_shards(Path(tmp), vocab, n_tokens=2_000_000)
+            shards = write_shards(Path(tmp), vocab, n_tokens=20_000 if args.smoke else 2_000_000)
             counts = count_parameters(build_model(shape, vocab, seed=0))
             calib, _ = train_tps(shape, shards, steps=3)  # includes first-step overheads; only for sizing
             steps = max(5, int(args.seconds * calib / (batch * context)))
@@ -229,15 +242,26 @@ def main() -> None:
                     f"{ours['bf16'] / ref_glibc:.2f}x"]
             row += [f"{r:,.0f}" for r in side_by_side] + [f"{ev:.2f}", f"{os.getloadavg()[0]:.1f}"]
             print(" | ".join(str(x) for x in row), flush=True)
+            measured.append(row)
             if args.compile:
                 compiled.append([layers, width, vocab, context, batch, *compile_row(shape, shards, steps, ctx)])
+    compile_caption = ("training.compile against eager, bf16, 1 thread; compile s: extra seconds of a whole run, "
+                       "with a cold and a warm inductor cache; pays after: the run length in steps from which "
+                       "compiling saves time")
+    compile_cols = ["L", "d", "vocab", "ctx", "B", "eager tok/s", "compiled tok/s", "speed-up",
+                    "compile s cold", "compile s warm", "pays after (cold)", "pays after (warm)"]
     if args.compile:
-        print("\ntraining.compile against eager, bf16, 1 thread; compile s: extra seconds of a whole run, with a cold "
-              "and a warm inductor cache; pays after: the run length in steps from which compiling saves time")
-        print(" | ".join(["L", "d", "vocab", "ctx", "B", "eager tok/s", "compiled tok/s", "speed-up",
-                          "compile s cold", "compile s warm", "pays after (cold)", "pays after (warm)"]))
+        print(f"\n{compile_caption}")
+        print(" | ".join(compile_cols))
         for row in compiled:
             print(" | ".join(str(x) for x in row), flush=True)
+    if args.markdown:
+        sections = [(f"Training tokens/s, 1 thread per job, best of {args.repeats} measurements of "
+                     f"~{args.seconds:g} s per cell; native bf16: {cpu_has_native_bf16()}; torch {torch.__version__}",
+                     cols, measured)]
+        if args.compile:
+            sections.append((compile_caption, compile_cols, compiled))
+        markdown_table.write(args.markdown, sections)
 
 
 if __name__ == "__main__":
