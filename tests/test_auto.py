@@ -113,7 +113,7 @@ def test_one_scale_is_gp_at_the_target():
     from test_strategies import PROBLEM, table
 
     ours = make_strategy("auto", PROBLEM, 0).propose(table(6), 2, 1)
-    gp = make_strategy("gp", PROBLEM, 0, {"model": "objective"}).propose(table(6), 2, 1)
+    gp = make_strategy("gp", PROBLEM, 0).propose(table(6), 2, 1)
     assert ours.proposals and all(p.fidelity == PROBLEM.target for p in ours.proposals)
     assert np.allclose([p.mixture for p in ours.proposals], [p.mixture for p in gp.proposals])
 

@@ -21,7 +21,8 @@ explores (a yardstick: a proxy pick is only good relative to something), and eve
 ``explore_every``-th run explores whatever the skills say, so a wrong model costs at most a bounded
 share of target runs against random search. After that the arm with the higher skill picks; when
 neither ranks the target runs (skill below ``min_skill``), the run explores. With a single scale
-there is no proxy, and the strategy is ``gp`` (a space-filling design, then qLogNEI).
+there is no proxy, and the strategy is ``gp`` (a space-filling design, then qLogNEI, a GP per
+domain).
 
 The recommendation is always the best mixture *run at the target*: under near-ties a model's
 unrun favourite is a guess that costs a target run to check, and a recommendation that churns
@@ -88,9 +89,12 @@ class AutoStrategy(Strategy):
         self.proxy = self._proxy_fidelity()
         if space is not None:
             self._restrict(space)
-        # one GP on the objective where it is linear: a GP per domain proposes the same runs at many
-        # times the cost (22 domains on Data Mixing Laws), and auto recommends observed runs only
-        model = {"model": "objective"} if self.problem.is_linear and self.constraints.no_worse_than_reference is None else {}
+        # with a proxy, one GP on the objective where it is linear: a GP per domain costs many times
+        # more (22 domains on Data Mixing Laws) and auto recommends observed runs only. With one
+        # scale, auto is gp itself: on the Olmix swarm (110 task metrics) one GP on their mean
+        # needed 24 target runs where a GP per metric needs 9
+        model = ({"model": "objective"} if self.proxy is not None and self.problem.is_linear
+                 and self.constraints.no_worse_than_reference is None else {})
         self.target_gp = GPStrategy(self.problem, self.seed, constraints=self.constraints, **model)
         self.target_gp.candidates = self.candidates
         self.proxy_gp: GPStrategy | None = None
