@@ -95,6 +95,7 @@ def main() -> int:
         Path(args.suite).write_text(yaml.safe_dump(SMOKE))
         args.out = str(Path(scratch.name) / "out")
         args.markdown = str(Path(scratch.name) / "suite.md")
+        args.quick, args.seeds = False, None  # the smoke file is its own small suite
     t0 = time.perf_counter()
     try:
         # the flags go through the suite file's own checks (load_suite), as mixopt suite's do

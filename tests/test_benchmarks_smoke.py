@@ -36,3 +36,17 @@ def test_smoke_mode_writes_the_printed_table_with_its_provenance(script, tmp_pat
     assert f"`python benchmarks/{script} --smoke --markdown {table}`" in provenance
     assert re.search(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC, commit `[0-9a-f]{7,}", provenance), provenance
     assert f"({os.cpu_count()} cores)" in provenance
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, expected", [
+    ("propose_speed.py", [r" auto: +40 checkpoints", r"   gp: +40 checkpoints", r" mfms: +40 checkpoints"]),
+    ("suite.py", [r"== tiny: ", r"geometric mean over problems", r"table written to "]),
+])
+def test_the_strategy_benchmarks_run_in_smoke_mode(script, expected):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, f"benchmarks/{script}", "--smoke"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for pattern in expected:
+        assert re.search(pattern, proc.stdout), (pattern, proc.stdout[-3000:])
