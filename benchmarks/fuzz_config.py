@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,7 @@ import yaml  # noqa: E402
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from markdown_table import commit, cpu_model  # noqa: E402  (the benchmarks' shared provenance)
 from config_mutations import check_failure, from_schema, mutated, suite_failure  # noqa: E402
 from test_fuzz_config import VALID_SUITES, valid_configs  # noqa: E402
 
@@ -74,25 +73,6 @@ def run(name: str, strategy, failure_of, examples: int, random_seed: int) -> dic
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     return {"name": name, "examples": seen[0], "accepted": accepted[0], "failures": failures,
             "seconds": time.perf_counter() - t0}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def commit() -> str:
-    """The checked-out commit, and whether tracked files differ from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                          cwd=ROOT).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True, cwd=ROOT).stdout.strip()
-    return head + (" (with uncommitted changes)" if dirty else "")
 
 
 def page(results: list[dict], command: str, tested: str) -> str:
