@@ -155,3 +155,16 @@ def test_a_pool_the_proxy_never_ran_is_screened_from_the_proxys_own_runs(tmp_pat
     assert len(proxy) >= 4 and len(target) == 2
     assert not is_among(target, proxy).any()
     assert is_among(target, strategy.candidates).all()
+
+
+def test_a_proxy_that_is_not_a_scale_is_refused_before_any_job(tmp_path):
+    from mixopt.config import ConfigError, check_config, with_defaults
+
+    path = tmp_path / "t.csv"
+    synthetic_table("near_ties", seed=0).write(path)
+    config = with_defaults({
+        "backend": {"name": "table", "table": {"format": "long", "path": str(path)}, "mode": "pool"},
+        "target": {"scale": "1B"}, "strategy": {"name": "auto", "options": {"proxy": "3B"}},
+        "budget": {"iterations": 3, "initial_design": 4, "trials_per_iteration": 2}})
+    with pytest.raises(ConfigError, match=r"'strategy.options.proxy': '3B' is not a scale"):
+        check_config(config, str(tmp_path))

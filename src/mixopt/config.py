@@ -76,9 +76,10 @@ def check_settings(settings: Settings, base_dir: str | Path = ".", deep: bool = 
                               f"trains, which only the train back end can do (backend.name: {settings.backend.name})")
         if cls.needs_token_counts:
             _check_token_counts(f"{key}.name", strategy.name, settings, problem)
-        if options.get("scale") is not None and options["scale"] not in scales:
-            raise ConfigError(f"config key '{key}.options.scale': {options['scale']!r} is not a scale; "
-                              f"scales are {scales}")
+        for option in ("scale", "proxy"):  # proxy: auto's screening scale
+            if options.get(option) is not None and options[option] not in scales:
+                raise ConfigError(f"config key '{key}.options.{option}': {options[option]!r} is not a scale; "
+                                  f"scales are {scales}")
         unknown = [s for s in options.get("scales") or [] if s not in scales]
         if unknown:
             raise ConfigError(f"config key '{key}.options.scales': {unknown} not among the scales {scales}")
