@@ -4,6 +4,9 @@ two proxy scales and the target; prints one line per size and strategy.
 
     .venv/bin/python benchmarks/propose_speed.py [--sizes 500 5000] [--strategies auto gp mfms] [--q 4]
     .venv/bin/python benchmarks/propose_speed.py --smoke     # seconds: that it runs
+
+``--markdown FILE`` also writes the table, with the command, date, commit and machine, to FILE
+(docs/benchmarks/propose_speed.md is the one the docs include).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import time
 
 import numpy as np
 import torch
+
+import markdown_table  # beside this script
 
 from mixopt.core.observations import build_table
 from mixopt.core.problem import Fidelity, Problem
@@ -61,10 +66,12 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=["auto", "gp", "mfms"])
     parser.add_argument("--q", type=int, default=4)
     parser.add_argument("--smoke", action="store_true", help="one small size: that every strategy proposes (seconds)")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown, with what produced it")
     args = parser.parse_args()
     if args.smoke:
         args.sizes = [40]
     print(f"torch threads: {torch.get_num_threads()}")
+    rows = []
     for n in args.sizes:
         table = build_table(synthetic_runs(n), PROBLEM)
         for name in args.strategies:
@@ -72,8 +79,14 @@ def main() -> None:
             used = used_by_model(strategy, table)
             t0 = time.perf_counter()
             strategy.propose(table, args.q, iteration=1)
+            seconds = time.perf_counter() - t0
+            rows.append([name, n, used, args.q, f"{seconds:.1f}"])
             print(f"{name:>5}: {n:4d} checkpoints in the table, {used:4d} used by the model, "
-                  f"propose q={args.q}: {time.perf_counter() - t0:6.1f} s", flush=True)
+                  f"propose q={args.q}: {seconds:6.1f} s", flush=True)
+    if args.markdown:
+        markdown_table.write(args.markdown, [("", ["strategy", "checkpoints in the table", "used by the model",
+                                                   "q", "seconds per propose"], rows)],
+                             notes=[f"torch threads: {torch.get_num_threads()}."])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ the project (links to its files) so that nothing lands in the checkout:
 
 * ``snakemake ...`` as a dry run (``--dry-run`` added); ``--unlock`` as it is; ``--report`` in a
   finished run (the RegMix loop of ``conftest.report_run``), and ``--forcerun`` as a dry run there;
-* ``mixopt check``, ``mixopt unlock`` as they are; ``mixopt status`` in the finished run;
+* ``mixopt check``, ``mixopt unlock`` as they are (a directory ``unlock`` names is made, empty); ``mixopt status`` in the finished run;
   ``mixopt bench``, ``predict`` and ``suite`` as tiny runs (one seed, one strategy or predictor,
   the suite's quick subset) written outside the project;
 * ``python benchmarks/X.py ...`` in its smoke mode (``--smoke``, seconds) where the script has one,
@@ -220,6 +220,8 @@ def test_documented_command_runs(command: Command, tmp_path, request):
     key = (command.argv, needs_finished_run)
     if key not in _CHECKED:
         cwd = request.getfixturevalue("finished_run") if needs_finished_run else _link_project(tmp_path / "project")
+        if command.argv[:2] == ("mixopt", "unlock") and len(command.argv) > 2:  # "another project directory"
+            (cwd / command.argv[2]).mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
                "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from mixopt.training.worker import HOLD_AFTER_RESUME_ENV
 from test_workflow import finish, snakemake, start_snakemake, write_config
 
 HARNESS = REPO / "tests" / "slurm"
@@ -129,8 +130,8 @@ def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, t
     # One iteration of two trials: two iterations took 250-280 s on a loaded 2-core machine, where
     # every job's Python start-up competes for the cores.
     config["budget"] = {"iterations": 1, "initial_design": 2, "trials_per_iteration": 2}
-    # 800 steps (a few seconds) with a resume file every 50: long enough to cancel a job mid-run
-    config["target"]["tokens"] = 4 * 32 * 800
+    # 200 steps with a resume file every 50: trial 0's job is cancelled while held at step 50
+    config["target"]["tokens"] = 4 * 32 * 200
     config["training"]["resume_every"] = 50
     # nano's shape trained by 2 processes (torchrun, gloo on the CPU) in one job of 2 GPUs
     config["scales"]["nano2"] = {**config["scales"]["nano"], "gpus": 2}
@@ -162,18 +163,29 @@ def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, t
     (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
 
     target = "results/observations.csv"  # every trial
+    # Trial 0's SLURM job holds after its first resume file (the worker's test-only hold, passed on
+    # by sbatch with the rest of the environment) until the test releases it, so the cancel below
+    # lands mid-run however loaded the machine; trial 1 is released from the start.
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "trial_1").touch()
     t0 = time.perf_counter()
-    runs = [start_snakemake(cluster, target, "--profile", str(tmp_path / "profile")), start_snakemake(local, target)]
+    runs = [start_snakemake(cluster, target, "--profile", str(tmp_path / "profile"),
+                            env={HOLD_AFTER_RESUME_ENV: str(release)}),
+            start_snakemake(local, target)]
     # Preemption: once trial 0 has written a resume file, cancel its SLURM job. Snakemake resubmits
     # it (profile: retries, runtime doubled) and the new job resumes from the file.
     resume = cluster / "results/iter_0/trial_0/resume.pt"
-    while not resume.exists() and runs[0].poll() is None and time.perf_counter() - t0 < 400:
+    log = resume.parent / "train.log"
+    while (not log.is_file() or "resume checkpoint at step" not in log.read_text()) \
+            and runs[0].poll() is None and time.perf_counter() - t0 < 400:
         time.sleep(0.05)
     queue = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout
     cancelled = [i for i, comment in (line.split() for line in queue.splitlines())
                  if comment == "rule_train_proxy_wildcards_0_0"]
     assert resume.exists() and len(cancelled) == 1, queue
     subprocess.run(["scancel", cancelled[0]], check=True)
+    (release / "trial_0").touch()  # the resubmitted job runs through
     proc = finish(runs[0], timeout=600)
     cluster_s = time.perf_counter() - t0
     finish(runs[1], timeout=600)
@@ -197,8 +209,8 @@ def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, t
     limits = sorted((job["Comment"], job["TimeLimit"]) for job in jobs.values())
     assert limits == [("rule_train_proxy_wildcards_0_0", "01:00:00"), ("rule_train_proxy_wildcards_0_0", "02:00:00"),
                       ("rule_train_proxy_wildcards_0_1", "01:00:00")]  # the retry got twice the time
-    resumed = re.search(r"resume: continuing from step (\d+) of 800", (resume.parent / "train.log").read_text())
-    assert resumed and 0 < int(resumed[1]) < 800
+    resumed = re.search(r"resume: continuing from step (\d+) of 200", (resume.parent / "train.log").read_text())
+    assert resumed and 0 < int(resumed[1]) < 200
 
     def results(root: Path) -> dict:
         metrics = {p.relative_to(root).as_posix(): {k: v for k, v in json.loads(p.read_text()).items()

@@ -25,9 +25,10 @@ from conftest import REPO
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def start_snakemake(workdir: Path, *args: str) -> subprocess.Popen:
-    """`snakemake` on the workflow in ``workdir`` with its config.yaml, started in the background."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+def start_snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`snakemake` on the workflow in ``workdir`` with its config.yaml, started in the background
+    (``env``: variables added to its environment)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})}
     cmd = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
