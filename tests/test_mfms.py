@@ -82,3 +82,18 @@ def test_recommendation_is_at_the_target_and_says_whether_it_was_trained():
     assert rec.details["target_scale_trained"] is True
     untrained = strategy().recommend(observations(n_large=0))
     assert untrained.details["target_scale_trained"] is False and "never trained" in untrained.details["note"]
+
+
+def test_a_long_history_is_thinned_to_max_checkpoints_keeping_every_runs_last():
+    """A 500-run swarm of 10 checkpoints: the GP sees at most max_checkpoints rows, every run's
+    final checkpoint among them and the rest evenly spread over each run; a short one is kept whole."""
+    from mixopt.strategies.mfms import thinned_checkpoints
+
+    rows = pd.DataFrame([{"iteration": 0, "trial": t, "step": s} for t in range(500) for s in range(100, 1001, 100)])
+    keep = thinned_checkpoints(rows, 1000)
+    kept = rows[keep]
+    assert len(kept) == 1000
+    assert (kept.groupby("trial")["step"].max() == 1000).all()
+    assert set(kept.groupby("trial")["step"].min()) == {100}  # 2 per run: the first and the last
+    assert thinned_checkpoints(rows.head(30), 1000).all()
+    assert thinned_checkpoints(rows, 300).sum() == 500  # never below one per run

@@ -116,8 +116,9 @@ class GPModelStrategy(Strategy):
 
     declared_options: ClassVar[dict[str, opt.Option]] = {"prior_mean": opt.choice((None, *LAWS), None)}
     models_domains = True
-    #: scipy L-BFGS-B options of the marginal-likelihood fit (BoTorch's defaults when empty)
-    fit_options: ClassVar[dict[str, Any]] = {}
+    #: L-BFGS options of the hyper-parameter fit: on few points the likelihood is flat in some
+    #: directions and an uncapped fit drifts there for thousands of steps (seconds each propose)
+    fit_options: ClassVar[dict[str, Any]] = {"maxiter": 200}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -185,10 +186,7 @@ class GPModelStrategy(Strategy):
         # torch's global RNG: seeded here, the same data give the same model whatever ran before
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            if self.fit_options:
-                fit_gpytorch_mll(mll, optimizer_kwargs={"options": dict(self.fit_options)})
-            else:
-                fit_gpytorch_mll(mll)
+            fit_gpytorch_mll(mll, optimizer_kwargs={"options": dict(self.fit_options)})
         self._fitted = (key, model)
         return model
 

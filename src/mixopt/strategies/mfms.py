@@ -38,6 +38,27 @@ from mixopt.strategies.base import Proposal, ProposalBatch, Recommendation, fall
 from mixopt.strategies.gp_model import DTYPE, GPModelStrategy, Outputs
 
 
+def thinned_checkpoints(rows: pd.DataFrame, limit: int) -> np.ndarray:
+    """Boolean mask over `n` checkpoint rows keeping at most ``limit`` (at least one per run): each
+    run's last checkpoint and, as the limit allows, the same number of evenly spaced earlier ones.
+
+    Learning curves are smooth, so neighbouring checkpoints of one run add little; the GP's cost
+    grows as n cubed. Runs are (iteration, trial) pairs.
+    """
+    keep = np.ones(len(rows), dtype=bool)
+    if len(rows) <= limit:
+        return keep
+    runs = rows.groupby(["iteration", "trial"], sort=False).indices
+    per_run = max(1, limit // len(runs))
+    keep[:] = False
+    steps = rows["step"].to_numpy(dtype=float)
+    for positions in runs.values():
+        ordered = positions[np.argsort(steps[positions], kind="stable")]
+        chosen = np.unique(np.round(np.linspace(len(ordered) - 1, 0, per_run)).astype(int)) if per_run > 1 else [-1]
+        keep[ordered[chosen]] = True
+    return keep
+
+
 class MFMSStrategy(GPModelStrategy):
     """Options:
         scales: proxy scales of the fidelity grid (default: every known scale).
@@ -55,6 +76,8 @@ class MFMSStrategy(GPModelStrategy):
         recommend_from: ``observed``: the recommendation is a mixture trained at some fidelity
             (the model ranks them at the target); ``anywhere``: any candidate (pool) or point of
             the simplex, trusting the model where no mixture near it was trained.
+        max_checkpoints: the most checkpoints the GP is fitted on; beyond it each run keeps its
+            last checkpoint and evenly spaced earlier ones (an exact GP is cubic in its points).
     """
 
     name = "mfms"
@@ -70,6 +93,7 @@ class MFMSStrategy(GPModelStrategy):
         "mixture_kernel": opt.choice(("rbf", *DISTANCES), "rbf"),
         "structure": opt.choice(("product", "additive"), "product"),
         "mean": opt.choice(("linear", "fidelity"), "linear"),
+        "max_checkpoints": opt.positive_int(1000),
     }
 
     # -- fidelities ----------------------------------------------------------------------------
@@ -155,6 +179,8 @@ class MFMSStrategy(GPModelStrategy):
         y = losses(rows, self.problem)[:, outputs.modelled] if len(rows) else np.zeros((0, len(outputs.modelled)))
         keep, y = outputs.outcomes(rows, y)
         rows = rows[keep]
+        thinned = thinned_checkpoints(rows, self.options["max_checkpoints"])
+        rows, y = rows[thinned], y[thinned]
         if rows.empty:
             return (torch.zeros(0, self.problem.dim + 2, dtype=DTYPE),
                     torch.zeros(0, len(outputs.modelled), dtype=DTYPE))

@@ -46,7 +46,7 @@ SHORTEST_FRACTION = 0.25
 
 class MultiScaleStrategy(MFMSStrategy):
     """Options: those of ``mfms`` about the grid and the acquisition (``scales``, ``step_fractions``,
-    ``cooling_iterations``, ``raw_samples``, ``min_observations``), and:
+    ``cooling_iterations``, ``raw_samples``, ``min_observations``, ``max_checkpoints``), and:
         switch_confidence: the posterior probability that another mixture beats the best one run
             at the target, needed to recommend it instead.
     """
@@ -56,7 +56,7 @@ class MultiScaleStrategy(MFMSStrategy):
     fit_options = {"maxiter": 100}
     declared_options = {
         **{k: v for k, v in MFMSStrategy.declared_options.items()
-           if k in ("scales", "cooling_iterations", "raw_samples", "min_observations")},
+           if k in ("scales", "cooling_iterations", "raw_samples", "min_observations", "max_checkpoints")},
         # full runs only: a run still yields all its checkpoints, and under the bench's charging
         # rule a partial run at the target is paid for but is never a candidate answer
         "step_fractions": opt.unit_fractions([1.0]),
