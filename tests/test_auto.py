@@ -83,16 +83,39 @@ def _problem_with_proxy():
                    params={"big": 100.0, "small": 1.0})
 
 
-def test_a_proxy_that_ranks_backwards_loses_the_target_runs(tmp_path):
-    """On the moving optimum the smallest proxy ranks the target pool backwards: after its first
-    pick, the target runs go to exploring and the target GP, not to more proxy picks."""
+def test_a_proxy_that_ranks_backwards_is_left_for_a_larger_one_calibrated_on_the_target_runs(tmp_path):
+    """On the moving optimum the smallest proxy ranks the target pool backwards: auto moves to the
+    next larger proxy, first running the target runs' mixtures there; without ``climb`` the target
+    runs go to exploring and the target GP instead of more proxy picks."""
     backend = _backend("moving_optimum", tmp_path)
     strategy = make_strategy("auto", backend.problem, 0, space=backend)
+    assert [f.scale for f in strategy.ladder] == ["20M", "60M", "200M"]
     records = _run(backend, strategy, iterations=9)
     observations = build_table(records, backend.problem)
-    assert strategy.skills(observations)["proxy"] < 0
-    batch = strategy.propose(observations, 2, 9)
-    assert batch.diagnostics["arms"] != ["proxy"]
+    assert strategy._proxy_skill(observations, strategy.ladder[0]) < 0
+    climbed = strategy.current_proxy(observations)
+    assert climbed != strategy.ladder[0]
+    target = np.array([list(r["mixture"].values()) for r in records if r["scale"] == "1B"])
+    at_climbed = np.array([list(r["mixture"].values()) for r in records if r["scale"] == climbed.scale])
+    assert is_among(target[:3], at_climbed).all()  # the calibration runs
+
+    single = make_strategy("auto", backend.problem, 0, {"climb": False}, space=backend)
+    assert single.ladder == [backend.problem.fidelity("20M")]
+    observations = build_table(_run(backend, single, iterations=9), backend.problem)
+    assert single.skills(observations)["proxy"] < 0
+    assert single.propose(observations, 2, 9).diagnostics["arms"] != ["proxy"]
+
+
+def test_the_ladder_climbs_only_to_scales_costing_at_most_climb_cost_of_a_target_run():
+    from mixopt.core.problem import Problem
+
+    flops = {"target": 100.0, "tiny": 1.0, "small": 20.0, "mid": 40.0}  # per step; 100 steps each
+    problem = Problem(("a", "b", "c"), np.full(3, 1 / 3), Fidelity("target", 100),
+                      full_steps={s: 100 for s in flops}, step_flops=flops, params=flops)
+    assert [f.scale for f in make_strategy("auto", problem, 0).ladder] == ["tiny", "small"]
+    assert [f.scale for f in make_strategy("auto", problem, 0, {"climb_cost": 0.5}).ladder] == ["tiny", "small", "mid"]
+    assert [f.scale for f in make_strategy("auto", problem, 0, {"proxy": "mid"}).ladder] == ["mid"]
+    assert [f.scale for f in make_strategy("auto", problem, 0, {"climb": False}).ladder] == ["tiny"]
 
 
 def test_recommends_the_best_target_run_and_says_when_there_is_none(tmp_path):
@@ -123,6 +146,7 @@ def test_one_scale_is_gp_at_the_target():
     ({"proxy": "3B"}, "unknown scale"),
     ({"scale": "20M"}, "option 'scale' does not apply"),
     ({"explore_every": 1}, "explore_every"),
+    ({"climb": 1}, "true or false"),
 ])
 def test_bad_options_are_refused(tmp_path, options, message):
     backend = _backend("near_ties", tmp_path)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 
 import torch
-from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
-from gpytorch.kernels import Kernel, ScaleKernel
+from botorch.models.utils.gpytorch_modules import SQRT2, SQRT3, get_covar_module_with_dim_scaled_prior
+from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import Kernel, RBFKernel, ScaleKernel
+from gpytorch.priors import LogNormalPrior
 
 DISTANCES = ("tv", "js")
 
@@ -64,9 +66,26 @@ def mixture_fidelity_kernel(d: int, batch: torch.Size = torch.Size(), mixture_ke
     def rbf(dims: tuple[int, ...]) -> Kernel:
         return get_covar_module_with_dim_scaled_prior(ard_num_dims=len(dims), batch_shape=batch, active_dims=dims)
 
-    mixture = (rbf(tuple(range(d))) if mixture_kernel == "rbf"
-               else SimplexKernel(mixture_kernel, active_dims=tuple(range(d)), batch_shape=batch))
-    joint = ScaleKernel(mixture * rbf((d,)) * rbf((d + 1,)), batch_shape=batch)
+    if mixture_kernel == "rbf":
+        joint = ScaleKernel(block_rbf([d, 1, 1], batch), batch_shape=batch)
+    else:
+        mixture = SimplexKernel(mixture_kernel, active_dims=tuple(range(d)), batch_shape=batch)
+        joint = ScaleKernel(mixture * rbf((d,)) * rbf((d + 1,)), batch_shape=batch)
     if structure == "additive":
         return joint + ScaleKernel(rbf((d,)) * rbf((d + 1,)), batch_shape=batch)
     return joint
+
+
+def block_rbf(blocks: list[int], batch: torch.Size = torch.Size()) -> RBFKernel:
+    """The product of BoTorch's dimension-scaled RBF kernels over consecutive input blocks of the
+    given sizes, as the one ARD RBF kernel it equals: each dimension keeps its block's lengthscale
+    prior (LogNormal at sqrt(2) + log(block size) / 2, Hvarfner et al. 2024) and starts at its mode.
+
+    Written out because gpytorch evaluates a product of kernels as a lazy product of matrices,
+    which cost 10-50x the time of one kernel in the marginal likelihood's gradient."""
+    loc = torch.cat([torch.full((size,), SQRT2 + math.log(size) * 0.5) for size in blocks])
+    prior = LogNormalPrior(loc=loc.to(torch.get_default_dtype()), scale=SQRT3)
+    kernel = RBFKernel(ard_num_dims=int(sum(blocks)), batch_shape=batch, lengthscale_prior=prior,
+                       lengthscale_constraint=GreaterThan(2.5e-2, transform=None))
+    kernel.lengthscale = prior.mode.expand_as(kernel.lengthscale).clone()
+    return kernel

@@ -1,9 +1,9 @@
-"""The robust default: screen at the cheapest proxy, confirm at the target, trust what has earned it.
+"""The robust default: screen at a cheap proxy, confirm at the target, trust what has earned it.
 
 What a careful person does by hand, as a portfolio of three arms that propose *target* runs:
 
-- **proxy**: the mixture the cheapest proxy scale's GP ranks best among those not yet run at the
-  target. Proxy runs are nearly free, so iteration 0 screens there (no target run) and every later
+- **proxy**: the mixture the proxy scale's GP ranks best among those not yet run at the
+  target (the cheapest scale first). Proxy runs are nearly free, so iteration 0 screens there (no target run) and every later
   iteration spends the batch's other slots on the proxy (qLogNEI at the proxy, as ``gp`` with
   ``scale`` would).
 - **target**: the target-only GP's qLogNEI pick (``gp``), once the target runs can fit it.
@@ -12,9 +12,13 @@ What a careful person does by hand, as a portfolio of three arms that propose *t
 
 Each iteration runs ``target_runs`` mixtures at the target (default 1: the whole point is to pay
 for as few target runs as possible; a target run that confirms or refutes the proxy informs the
-next pick) while the proxy may still transfer; once its picks fail to rank the target runs (its
-skill below ``min_skill`` after 3 target runs) the whole batch runs at the target. Which arm picks them is decided by each arm's *measured skill on the target runs so
-far*: the Spearman correlation between what the arm's model predicts for the mixtures run at the
+next pick) while the proxy may still transfer. Once its picks fail to rank the target runs (its
+skill below ``min_skill`` after 3 target runs), the strategy climbs to the next larger proxy scale
+costing at most ``climb_cost`` of a target run: it reruns the target runs' mixtures there (a direct
+measure of whether that scale ranks them as the target does) and screens and confirms with that
+scale's GP. When the largest such scale fails too, the whole batch runs at the target.
+
+Which arm picks a target run is decided by each arm's *measured skill on the target runs so far*: the Spearman correlation between what the arm's model predicts for the mixtures run at the
 target and what they gave there (the proxy GP never sees a target run, so its skill is honest; the
 target GP's is its leave-one-out prediction). The first target run is the proxy's pick, the second
 explores (a yardstick: a proxy pick is only good relative to something), and every
@@ -66,6 +70,10 @@ class AutoStrategy(Strategy):
         min_skill: below this Spearman correlation with the target runs an arm's model is not
             trusted to pick.
         raw_samples: candidate mixtures scored on the simplex (no pool).
+        climb: when the proxy's picks fail to rank the target runs, move to the next larger
+            proxy scale (calibrated on the target runs' mixtures) before giving up on proxies.
+        climb_cost: the most a scale climbed to may cost, as a fraction of a target run (its
+            calibration reruns the target runs' mixtures there).
     """
 
     name = "auto"
@@ -77,6 +85,8 @@ class AutoStrategy(Strategy):
         "explore_every": opt.integer_at_least(2, 4),
         "min_skill": opt.number_in(-1.0, 1.0, 0.2),
         "raw_samples": opt.positive_int(1024),
+        "climb": opt.boolean(True),
+        "climb_cost": opt.number_in(0.0, 1.0, 0.25),
     }
 
     def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
@@ -86,54 +96,64 @@ class AutoStrategy(Strategy):
             raise ValueError("auto: option 'scale' does not apply (auto picks the scale of each run; "
                              "use 'proxy' to choose its proxy)")
         self.space = space
-        self.proxy = self._proxy_fidelity()
+        #: the proxy scales, cheapest first: the screening proxy and, with ``climb``, the larger
+        #: ones cheaper than the target that the strategy moves to when a smaller one fails
+        self.ladder = self._ladder()
+        self.proxy = self.ladder[0] if self.ladder else None
         if space is not None:
             self._restrict(space)
         # with a proxy, one GP on the objective where it is linear: a GP per domain costs many times
         # more (22 domains on Data Mixing Laws) and auto recommends observed runs only. With one
         # scale, auto is gp itself: on the Olmix swarm (110 task metrics) one GP on their mean
         # needed 24 target runs where a GP per metric needs 9
-        model = ({"model": "objective"} if self.proxy is not None and self.problem.is_linear
-                 and self.constraints.no_worse_than_reference is None else {})
-        self.target_gp = GPStrategy(self.problem, self.seed, constraints=self.constraints, **model)
+        self.model = ({"model": "objective"} if self.proxy is not None and self.problem.is_linear
+                      and self.constraints.no_worse_than_reference is None else {})
+        self.target_gp = GPStrategy(self.problem, self.seed, constraints=self.constraints, **self.model)
         self.target_gp.candidates = self.candidates
-        self.proxy_gp: GPStrategy | None = None
-        if self.proxy is not None:
-            self.proxy_gp = GPStrategy(self.problem, self.seed, constraints=self.constraints,
-                                       scale=self.proxy.scale, min_observations=2, **model)
-            pool = None if self.space is None else self.space.mixtures_at(self.proxy)
-            self.proxy_gp.candidates = None if pool is None else pool[self.box(self.proxy).contains(pool)]
-            if self.candidates is None:
-                # on the simplex, each GP's qLogNEI runs over a dense seeded set of mixtures: optimize_acqf
-                # under the sum-to-one constraint costs a minute a batch, and the picks differ by noise
-                self.target_gp.candidates = self.box(self.problem.target).sample(self.options["raw_samples"], self.seed)
-            if self.proxy_gp.candidates is None:
-                self.proxy_gp.candidates = self.box(self.proxy).sample(self.options["raw_samples"], self.seed + 1)
+        if self.proxy is not None and self.candidates is None:
+            # on the simplex, each GP's qLogNEI runs over a dense seeded set of mixtures: optimize_acqf
+            # under the sum-to-one constraint costs a minute a batch, and the picks differ by noise
+            self.target_gp.candidates = self.box(self.problem.target).sample(self.options["raw_samples"], self.seed)
+        self.proxy_gps = {f.scale: self._proxy_gp(f, rung) for rung, f in enumerate(self.ladder)}
+
+    def _proxy_gp(self, proxy: Fidelity, rung: int) -> GPStrategy:
+        """The GP of one proxy scale: ``gp`` at that scale, over its pool or a dense seeded set."""
+        gp = GPStrategy(self.problem, self.seed, constraints=self.constraints, scale=proxy.scale,
+                        min_observations=2, **self.model)
+        pool = None if self.space is None else self.space.mixtures_at(proxy)
+        gp.candidates = (self.box(proxy).sample(self.options["raw_samples"], self.seed + 1 + rung) if pool is None
+                         else pool[self.box(proxy).contains(pool)])
+        return gp
 
     # -- fidelities ----------------------------------------------------------------------------
 
-    def _proxy_fidelity(self) -> Fidelity | None:
-        """A full run at the proxy scale: the ``proxy`` option, else the cheapest scale cheaper
-        than the target where some mixture inside the constraints can run."""
+    def _ladder(self) -> list[Fidelity]:
+        """Full runs at the proxy scales, cheapest first: the ``proxy`` option (else the cheapest
+        scale cheaper than the target where some mixture inside the constraints can run) and, with
+        ``climb``, every larger such scale costing at most ``climb_cost`` of a target run."""
         problem, target = self.problem, self.problem.target
-        if self.options["proxy"] is not None:
-            if self.options["proxy"] == target.scale:
-                raise ValueError(f"auto: option 'proxy' is the target scale {target.scale!r}")
-            fidelity = problem.fidelity(self.options["proxy"])
-            if not self._can_run(fidelity):
-                raise ValueError(f"auto: no mixture inside the constraints can run at the proxy {fidelity.scale!r}")
-            return fidelity
         cheaper = sorted((problem.fidelity(s) for s in problem.full_steps
                           if s != target.scale and problem.cost(problem.fidelity(s)) < problem.cost(target)),
                          key=problem.cost)
-        return next((f for f in cheaper if self._can_run(f)), None)
+        runnable = [f for f in cheaper if self._can_run(f)]
+        if self.options["proxy"] is not None:
+            if self.options["proxy"] == target.scale:
+                raise ValueError(f"auto: option 'proxy' is the target scale {target.scale!r}")
+            first = problem.fidelity(self.options["proxy"])
+            if not self._can_run(first):
+                raise ValueError(f"auto: no mixture inside the constraints can run at the proxy {first.scale!r}")
+            runnable = [first, *(f for f in runnable if problem.cost(f) > problem.cost(first))]
+        if not runnable or not self.options["climb"]:
+            return runnable[:1]
+        affordable = self.options["climb_cost"] * problem.cost(target)
+        return [runnable[0], *(f for f in runnable[1:] if problem.cost(f) <= affordable)]
 
     def _can_run(self, fidelity: Fidelity) -> bool:
         pool = None if self.space is None else self.space.mixtures_at(fidelity)
         return pool is None or bool(len(pool) and self.box(fidelity).contains(pool).any())
 
     def fidelities(self) -> list[Fidelity]:
-        return [self.problem.target] if self.proxy is None else [self.proxy, self.problem.target]
+        return [*self.ladder, self.problem.target]
 
     # -- the arms ------------------------------------------------------------------------------
 
@@ -142,31 +162,36 @@ class AutoStrategy(Strategy):
         rows = at_fidelity(observations, self.problem.target) if len(observations) else observations
         return rows.sort_values(["iteration", "trial"], kind="stable") if len(rows) else rows
 
+    def _runs_at(self, observations: pd.DataFrame, fidelity: Fidelity) -> pd.DataFrame:
+        return at_fidelity(observations, fidelity) if len(observations) else observations
+
     def _choices(self, observations: pd.DataFrame) -> np.ndarray:
         """`k x d` target mixtures an arm may pick: the pool's unrun ones, or (no pool)
-        the target GP's dense set and the mixtures run at the proxy."""
+        the target GP's dense set and the mixtures run at a proxy."""
         if self.candidates is not None:
             return self.target_gp.unobserved(observations)
         box = self.box(self.problem.target)
         parts = [self.target_gp.candidates]
-        if self.proxy is not None:
-            seen = mixtures(at_fidelity(observations, self.proxy), self.problem)
+        for proxy in self.ladder:
+            seen = mixtures(self._runs_at(observations, proxy), self.problem)
             parts.append(seen[box.contains(seen)] if len(seen) else seen)
         w = np.vstack([p for p in parts if len(p)])
         ran = mixtures(self._target_rows(observations), self.problem)
         return w[~is_among(w, ran)] if len(ran) else w
 
-    def _proxy_means(self, observations: pd.DataFrame, w: np.ndarray) -> np.ndarray | None:
-        """The proxy GP's posterior mean of the objective at `k x d` mixtures (``None``: too few
-        proxy runs to fit it)."""
-        if self.proxy_gp is None or len(w) == 0:
+    def _proxy_means(self, observations: pd.DataFrame, w: np.ndarray,
+                     proxy: Fidelity | None = None) -> np.ndarray | None:
+        """The GP of ``proxy`` (default: the one in use)'s posterior mean of the objective at
+        `k x d` mixtures (``None``: too few runs there to fit it)."""
+        if self.proxy is None or len(w) == 0:
             return None
-        outputs = self.proxy_gp.outputs(objective_only=True)
+        gp = self.proxy_gps[(proxy or self.current_proxy(observations)).scale]
+        outputs = gp.outputs(objective_only=True)
         try:
-            model = self.proxy_gp.fit(observations, outputs)
+            model = gp.fit(observations, outputs)
         except ValueError:
             return None
-        mean, _ = self.proxy_gp.objective_posterior(model, torch.tensor(w, dtype=DTYPE), outputs, noisy=False)
+        mean, _ = gp.objective_posterior(model, torch.tensor(w, dtype=DTYPE), outputs, noisy=False)
         return mean.numpy()
 
     def _target_loo(self, observations: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
@@ -186,16 +211,40 @@ class AutoStrategy(Strategy):
             loo = y - K_inv @ (y - model.mean_module(x).reshape(-1)) / K_inv.diagonal()
         return loo.numpy(), y.numpy()
 
-    def skills(self, observations: pd.DataFrame) -> dict[str, float]:
-        """Spearman correlation of each model's prediction with the objective observed at the
-        target runs (NaN where it cannot be measured yet)."""
+    def _proxy_skill(self, observations: pd.DataFrame, proxy: Fidelity) -> float:
+        """Spearman correlation of ``proxy``'s GP with the objective of the target runs (NaN
+        where it cannot be measured yet). The GP never sees a target run: the skill is honest."""
         rows = self._target_rows(observations)
         y = pd.to_numeric(rows["objective"]).to_numpy(dtype=float) if len(rows) else np.zeros(0)
-        out = {"proxy": np.nan, "target": np.nan}
-        if len(y) >= 2 and np.ptp(y) > 0:
-            predicted = self._proxy_means(observations, mixtures(rows, self.problem))
-            if predicted is not None and np.ptp(predicted) > 0:
-                out["proxy"] = float(spearmanr(predicted, y).statistic)
+        if len(y) < 2 or np.ptp(y) == 0:
+            return np.nan
+        predicted = self._proxy_means(observations, mixtures(rows, self.problem), proxy)
+        if predicted is None or np.ptp(predicted) == 0:
+            return np.nan
+        return float(spearmanr(predicted, y).statistic)
+
+    def _failed(self, observations: pd.DataFrame, proxy: Fidelity) -> bool:
+        """Whether ``proxy``'s picks have been measured not to rank the target runs: its skill
+        below ``min_skill`` on at least 3 of them."""
+        if len(self._target_rows(observations)) < 3:
+            return False
+        skill = self._proxy_skill(observations, proxy)
+        return bool(np.isfinite(skill) and skill < self.options["min_skill"])
+
+    def current_proxy(self, observations: pd.DataFrame) -> Fidelity | None:
+        """The proxy in use: the cheapest of the ladder not measured to fail (the largest when
+        every one has)."""
+        for proxy in self.ladder[:-1]:
+            if not self._failed(observations, proxy):
+                return proxy
+        return self.ladder[-1] if self.ladder else None
+
+    def skills(self, observations: pd.DataFrame) -> dict[str, float]:
+        """Spearman correlation of each model's prediction with the objective observed at the
+        target runs (NaN where it cannot be measured yet): the proxy in use, and the target GP's
+        leave-one-out prediction."""
+        proxy = self.current_proxy(observations)
+        out = {"proxy": np.nan if proxy is None else self._proxy_skill(observations, proxy), "target": np.nan}
         loo = self._target_loo(observations)
         if loo is not None and np.ptp(loo[0]) > 0 and np.ptp(loo[1]) > 0:
             out["target"] = float(spearmanr(*loo).statistic)
@@ -238,6 +287,32 @@ class AutoStrategy(Strategy):
                 return w
         return self._explore(free, runs)
 
+    def _calibration(self, observations: pd.DataFrame, proxy: Fidelity) -> np.ndarray:
+        """`k x d`: the target runs' mixtures that can run at ``proxy`` and have not: run there,
+        they measure directly whether that scale ranks mixtures as the target does."""
+        w = mixtures(self._target_rows(observations), self.problem)
+        if len(w) == 0:
+            return w
+        pool = self.proxy_gps[proxy.scale].candidates if self.space is not None else None
+        w = w[self.box(proxy).contains(w)]
+        if pool is not None:
+            w = w[is_among(w, pool)]
+        ran = mixtures(self._runs_at(observations, proxy), self.problem)
+        return w[~is_among(w, ran)] if len(ran) and len(w) else w
+
+    def _screen(self, observations: pd.DataFrame, proxy: Fidelity, n: int, iteration: int) -> ProposalBatch:
+        """A batch at ``proxy``: the target runs' mixtures (calibration, on a proxy climbed to),
+        then the proxy GP's qLogNEI picks up to ``screen`` (iteration 0) or ``n`` runs."""
+        calibrate = self._calibration(observations, proxy)
+        size = (self.options["screen"] or n) if iteration == 0 else n
+        proposals = self.proposals_at(calibrate, proxy) if len(calibrate) else []
+        rest = size - len(proposals)
+        if rest > 0:
+            proposals += self.proxy_gps[proxy.scale].search(observations, rest, iteration).proposals
+        return ProposalBatch(proposals, {"auto": f"screen at the proxy {proxy.scale}",
+                                         "proxy_runs": len(self._runs_at(observations, proxy)),
+                                         "calibration_runs": len(calibrate)})
+
     # -- Strategy ------------------------------------------------------------------------------
 
     def search(self, observations: pd.DataFrame, n: int, iteration: int) -> ProposalBatch:
@@ -245,20 +320,17 @@ class AutoStrategy(Strategy):
             batch = self.target_gp.search(observations, n, iteration)
             batch.diagnostics["auto"] = "single scale: gp at the target"
             return batch
+        proxy = self.current_proxy(observations)
+        if iteration == 0 or len(self._runs_at(observations, proxy)) < 2:
+            return self._screen(observations, proxy, n, iteration)
         target_rows = self._target_rows(observations)
-        proxy_runs = len(at_fidelity(observations, self.proxy)) if len(observations) else 0
-        if iteration == 0 or proxy_runs < 2:
-            screen = self.options["screen"] or n
-            batch = self.proxy_gp.search(observations, screen, iteration)
-            batch.diagnostics |= {"auto": f"screen at the proxy {self.proxy.scale}", "proxy_runs": proxy_runs}
-            return batch
         skills = self.skills(observations)
         choices = self._choices(observations)
         picks: list[np.ndarray] = []
         arms: list[str] = []
         # while the proxy may still transfer, one target run per iteration and the rest at the proxy;
-        # once its picks have failed to rank the target runs, the whole batch runs at the target
-        trusted = len(target_rows) < 3 or skills["proxy"] >= self.options["min_skill"]
+        # once every proxy's picks have failed to rank the target runs, the whole batch runs there
+        trusted = not self._failed(observations, proxy)
         slots = self.options["target_runs"] if trusted else n
         for k in range(min(slots, n, len(choices))):
             arm = self.choose_arm(len(target_rows) + k, skills)
@@ -267,10 +339,10 @@ class AutoStrategy(Strategy):
         proposals = self.proposals_at(np.array(picks), self.problem.target) if picks else []
         rest = n - len(proposals)
         if rest > 0:
-            proposals += self.proxy_gp.search(observations, rest, iteration).proposals
+            proposals += self.proxy_gps[proxy.scale].search(observations, rest, iteration).proposals
         return ProposalBatch(proposals, {
-            "auto": "screen and confirm", "proxy": self.proxy.scale, "target_runs": len(target_rows),
-            "arms": arms, "skills": {k: (None if not np.isfinite(v) else round(v, 4)) for k, v in skills.items()},
+            "auto": "screen and confirm", "proxy": proxy.scale, "target_runs": len(target_rows),
+            "arms": arms, "skills": _rounded(skills),
         })
 
     def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
@@ -282,6 +354,10 @@ class AutoStrategy(Strategy):
                              "iteration 1, so run at least 2 iterations") from None
         rec.method = "best run at the target (auto)"
         if self.proxy is not None:
-            rec.details |= {"proxy": self.proxy.scale, "skills": {
-                k: (None if not np.isfinite(v) else round(v, 4)) for k, v in self.skills(observations).items()}}
+            proxy = self.current_proxy(observations)
+            rec.details |= {"proxy": proxy.scale, "skills": _rounded(self.skills(observations))}
         return rec
+
+
+def _rounded(skills: dict[str, float]) -> dict[str, float | None]:
+    return {k: (None if not np.isfinite(v) else round(v, 4)) for k, v in skills.items()}

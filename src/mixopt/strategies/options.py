@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-__all__ = ["Option", "check", "choice", "integer_at_least", "names", "number_in", "positive_int", "positive_number", "resolve",
+__all__ = ["Option", "boolean", "check", "choice", "integer_at_least", "names", "number_in", "positive_int", "positive_number", "resolve",
            "unit_fractions"]
 
 
@@ -49,6 +49,11 @@ def number_in(low: float, high: float, default: float) -> Option:
     """A number in [``low``, ``high``)."""
     return Option(default, f"a number in [{low:g}, {high:g})",
                   lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v < high)
+
+
+def boolean(default: bool) -> Option:
+    """``true`` or ``false`` (not 0 or 1: a YAML typo should not pass as a flag)."""
+    return Option(default, "true or false", lambda v: isinstance(v, bool))
 
 
 def choice(values: Iterable[Any], default: Any) -> Option:
