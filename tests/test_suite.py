@@ -84,8 +84,8 @@ def test_auto_reaches_the_known_best_and_is_never_worse_than_random(tmp_path):
     ours = summary[summary["strategy"] == "auto"].set_index("problem")
     rand = summary[summary["strategy"] == "random"].set_index("problem")
     assert (ours["reached_relative"] == 1.0).all(), ours[["reached_relative", "median_relative"]]
-    assert ours.loc["transfer", "median_relative"] <= rand.loc["transfer", "median_relative"]
-    assert ours.loc["ties", "median_relative"] <= rand.loc["ties", "median_relative"]
+    for problem in ("moving", "ties", "transfer"):  # never worse than random, the moving proxy optimum included
+        assert ours.loc[problem, "median_relative"] <= rand.loc[problem, "median_relative"], problem
     for name in ("seeds.csv", "summary.csv", "curves.csv", "curves.png", "suite.json", "summary.txt"):
         assert (tmp_path / "out" / name).is_file(), name
     meta = json.loads((tmp_path / "out" / "suite.json").read_text())
