@@ -22,14 +22,19 @@ from test_train import quiet, shards, spec  # noqa: F401  (shards is a fixture)
 TIMING = ("wall_time_s", "tokens_per_second")
 STEPS, EVERY = 240, 20
 
-# One trial in a child process, as a Snakemake job runs it; argv: out_path, spec as JSON, shard dirs as JSON.
+# One trial in a child process, as a Snakemake job runs it; argv: out_path, spec as JSON, shard dirs
+# as JSON, resume_every, and optionally a file the run waits for after its first resume checkpoint
+# (the worker's test-only hold: the kill then lands mid-run however loaded the machine).
 CHILD = """
 import json, sys
 from pathlib import Path
 from mixopt.training.spec import TrainSpec
 from mixopt.training.trial import run_trial
+from mixopt.training.worker import holding_log
 out, spec, shards = Path(sys.argv[1]), TrainSpec(**json.loads(sys.argv[2])), json.loads(sys.argv[3])
-run_trial(spec, shards, out, extra={"trial": 0}, resume=out.with_name("resume.pt"), resume_every=int(sys.argv[4]))
+release = Path(sys.argv[5]) if len(sys.argv) > 5 else None
+run_trial(spec, shards, out, extra={"trial": 0}, log=holding_log(print, release), resume=out.with_name("resume.pt"),
+          resume_every=int(sys.argv[4]))
 """
 
 
@@ -50,11 +55,12 @@ def without_timing(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k not in TIMING}
 
 
-def child(out: Path, s: TrainSpec, shard_dirs: dict, every: int = EVERY) -> subprocess.Popen:
+def child(out: Path, s: TrainSpec, shard_dirs: dict, every: int = EVERY, hold: Path | None = None) -> subprocess.Popen:
     spec_json = json.dumps({**s.__dict__, "shape": s.shape.to_dict()})
     dirs = json.dumps({k: str(v) for k, v in shard_dirs.items()})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(out), spec_json, dirs, str(every)], env=env,
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(out), spec_json, dirs, str(every),
+                             *([str(hold)] if hold else [])], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -70,7 +76,7 @@ def uninterrupted(shards, tmp_path_factory) -> dict:  # noqa: F811
 def test_killed_job_resumes_to_identical_metrics(uninterrupted, shards, tmp_path):  # noqa: F811
     out = tmp_path / "trial_0" / "metrics.json"
     resume = out.with_name("resume.pt")
-    proc = child(out, spec(steps=STEPS), shards)
+    proc = child(out, spec(steps=STEPS), shards, hold=tmp_path / "never-released")
     deadline = time.monotonic() + 120
     while not resume.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
