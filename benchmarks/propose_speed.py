@@ -53,10 +53,12 @@ def synthetic_runs(n_observations: int, seed: int = 0) -> list[dict]:
 
 def used_by_model(strategy, table) -> int:
     """How many observations the strategy's GP(s) are fitted on: gp the target's final checkpoints,
-    mfms every checkpoint, auto the final checkpoints at its proxy and at the target."""
+    mfms every checkpoint (at most its max_checkpoints), auto the final checkpoints at its proxies and
+    at the target."""
     if isinstance(strategy, GPModelStrategy):
         return len(strategy.training_data(table, strategy.outputs(objective_only=True))[0])
-    gps = [g for g in (getattr(strategy, "proxy_gp", None), getattr(strategy, "target_gp", None)) if g is not None]
+    gps = [*getattr(strategy, "proxy_gps", {}).values(), getattr(strategy, "target_gp", None)]
+    gps = [g for g in gps if g is not None]
     return sum(len(g.training_data(table, g.outputs(objective_only=True))[0]) for g in gps)
 
 
