@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,7 +30,7 @@ __all__ = [
     "BackendSettings", "BenchSettings", "BudgetSettings", "ConfigError", "ConstraintSettings", "CorporaSettings",
     "DataSettings", "DomainSettings", "ModelShape", "ObjectiveSettings", "Settings", "StrategySettings", "SurrogateSettings",
     "TableSettings", "TargetSettings", "TokenizerSettings", "TrainingSettings", "check_weights", "read_yaml",
-    "check_flag", "key_error", "section_defaults", "with_defaults",
+    "check_flag", "key_error", "SectionNotPassed", "section_defaults", "with_defaults",
 ]
 
 
@@ -446,10 +446,51 @@ class BenchSettings(_Section):
 # -- the whole config --------------------------------------------------------------------------
 
 
+class SectionNotPassed(AttributeError):
+    """A script read a settings section its Snakemake rule does not pass (:meth:`Settings.sections`)."""
+
+
+class _NotPassed:
+    """The value of a section a rule does not pass (:meth:`Settings.from_sections`): reading it raises."""
+
+    def __repr__(self) -> str:
+        return "<not passed>"
+
+    def __reduce__(self) -> str:
+        return "_NOT_PASSED"  # one object, also after pickling (the bench's workers)
+
+
+_NOT_PASSED = _NotPassed()
+
+
+def _plain(value: Any) -> Any:
+    """A section as plain data: dicts, tuples, lists, numbers, text and ``None``."""
+    if is_dataclass(value):
+        return asdict(value)  # type: ignore[arg-type]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return copy.deepcopy(value)
+
+
+def _typed(section: str, data: Any) -> Any:
+    """A section of :meth:`Settings.sections` typed again."""
+    if section in _SECTION_TYPES:
+        return _SECTION_TYPES[section].from_dict(data)
+    if section in _MAPPING_TYPES:
+        return {name: _MAPPING_TYPES[section].from_dict(d) for name, d in data.items()}
+    return copy.deepcopy(data)  # seed, reference, prior_runs
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every section of a validated config. ``domains`` and ``scales`` are empty with a table back
-    end (the run table defines them)."""
+    end (the run table defines them).
+
+    A Snakemake rule passes its script only the sections it reads, as plain data
+    (:meth:`sections`, which Snakemake fingerprints: a changed section reruns the rule); the script
+    types them again with :meth:`from_sections`, and reading a section the rule did not pass
+    raises :class:`SectionNotPassed`.
+    """
 
     seed: int
     domains: dict[str, DomainSettings]
@@ -543,6 +584,42 @@ class Settings:
             )
         self.objective.check_domains(list(self.domains))
 
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if value is _NOT_PASSED:
+            raise SectionNotPassed(f"settings section {name!r} is not passed to this job: add it to the "
+                                   "rule's sections(...) in rules/*.smk")
+        return value
+
+    def __repr__(self) -> str:
+        passed = [f.name for f in fields(self) if self.passed(f.name)]
+        return f"Settings(<sections {', '.join(passed)}>)"
+
+    def passed(self, section: str) -> bool:
+        """Whether ``section`` holds a value (:meth:`from_sections` leaves out those not given)."""
+        return object.__getattribute__(self, section) is not _NOT_PASSED
+
+    def sections(self, *names: str) -> dict[str, Any]:
+        """The named sections (e.g. ``"training"``, ``"seed"``) as plain data, for a Snakemake
+        rule's ``params``: Snakemake fingerprints plain values only (:meth:`from_sections` types
+        them again).
+
+        Raises:
+            ValueError: a name that is not a section.
+        """
+        known = [f.name for f in fields(self)]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"not settings sections: {unknown}; sections are {known}")
+        return {name: _plain(getattr(self, name)) for name in names}
+
+    @classmethod
+    def from_sections(cls, sections: Mapping[str, Any]) -> "Settings":
+        """Settings of the plain sections :meth:`sections` gave (checked when the config was read;
+        not again). A section not given raises :class:`SectionNotPassed` when read."""
+        values = {f.name: _NOT_PASSED for f in fields(cls)}
+        return cls(**(values | {name: _typed(name, data) for name, data in sections.items()}))
+
     def replace(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 
@@ -551,3 +628,12 @@ class Settings:
         """Optimiser steps of a trained run at the target: target tokens over tokens per step."""
         assert self.target.tokens is not None
         return int(self.target.tokens) // self.scales[self.target.scale].tokens_per_step
+
+
+#: sections held as one typed dataclass, and those held as name -> dataclass
+_SECTION_TYPES: dict[str, Any] = {
+    "corpora": CorporaSettings, "tokenizer": TokenizerSettings, "data": DataSettings, "target": TargetSettings,
+    "training": TrainingSettings, "objective": ObjectiveSettings, "strategy": StrategySettings,
+    "budget": BudgetSettings, "backend": BackendSettings, "bench": BenchSettings, "constraints": ConstraintSettings,
+}
+_MAPPING_TYPES: dict[str, Any] = {"domains": DomainSettings, "scales": ModelShape}

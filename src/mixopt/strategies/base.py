@@ -101,6 +101,8 @@ class Strategy(abc.ABC):
     weights_during_run: ClassVar[bool] = False
     #: True for strategies computed from every domain's training tokens (the token heuristics).
     needs_token_counts: ClassVar[bool] = False
+    #: True for strategies whose proposals start from ``reference`` (DoReMi's reference run).
+    searches_from_reference: ClassVar[bool] = False
 
     def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
                  constraints: Constraints | None = None, **options: Any) -> None:
