@@ -82,8 +82,8 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
     """
     problem = backend.problem
     target = problem.target
-    strategy = make_strategy(spec.name, problem, seed, spec.options, space=backend, constraints=constraints)
-    strategy.reference = reference
+    strategy = make_strategy(spec.name, problem, seed, spec.options, space=backend, constraints=constraints,
+                             reference=reference)
     excess_reference = reference_at_target(backend)  # once: every target run is scored against it
     records: list[dict] = list(prior or [])
     evaluated: dict[tuple, float] = {  # mixture -> objective at the target

@@ -55,6 +55,16 @@ class Recommendation:
     considered: np.ndarray | None = None
 
 
+class SettingRefused(ValueError):
+    """A strategy refuses a config value. ``key`` names it: below the strategy's own key for its
+    options (``options.scale``), else from the top of the config (``objective.type``); ``reason``
+    says why (the config check prints ``config key '<key>': <reason>``)."""
+
+    def __init__(self, strategy: str, key: str, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"{strategy}: {key}: {reason}")
+        self.key, self.reason = key, reason
+
+
 class Strategy(abc.ABC):
     """Proposes trials from the observations so far and recommends a mixture for the target.
 
@@ -66,6 +76,7 @@ class Strategy(abc.ABC):
         constraints: the bounds and repetition caps every proposal (at its own fidelity) and the
             recommendation (at the target) keep to, and the outcome constraint against the
             reference; ``None``: none.
+        reference: the `d` mixture the user compares recommendations with (``None``: none).
         options: strategy-specific options (declared in ``declared_options``), plus the option
             every strategy takes, ``scale``: search at that (proxy) scale's full run instead of
             the target; the recommendation is then the best mixture *at that scale*, and who uses
@@ -93,6 +104,8 @@ class Strategy(abc.ABC):
     picks_fidelity: ClassVar[bool] = False
     #: option name -> its default and check; ``scale`` is added for every strategy.
     declared_options: ClassVar[Mapping[str, opt.Option]] = {}
+    #: the options that name a scale, or a list of scales, of the problem (checked against it).
+    scale_options: ClassVar[tuple[str, ...]] = ("scale",)
     #: True for strategies with a model of each domain's loss (``no_worse_than_reference`` needs one).
     models_domains: ClassVar[bool] = False
     #: False for strategies whose batches cannot take the reference runs of ``worst_excess``.
@@ -105,22 +118,18 @@ class Strategy(abc.ABC):
     searches_from_reference: ClassVar[bool] = False
 
     def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
-                 constraints: Constraints | None = None, **options: Any) -> None:
-        self.check_options(options, problem.domains)
+                 constraints: Constraints | None = None, reference: np.ndarray | None = None,
+                 **options: Any) -> None:
+        self.check_options(options, problem)
         self.problem = problem
         self.seed = int(seed)
         self.options = opt.resolve(self.all_options(), options)
         self.fidelity = problem.fidelity(self.options["scale"])
         self.constraints = constraints or Constraints(problem)
-        if self.constraints.no_worse_than_reference is not None and not self.models_domains:
-            raise ValueError(f"{self.name}: constraints.no_worse_than_reference needs a model of each domain's "
-                             "loss, which this strategy lacks (gp, mfms and multiscale have one)")
-        if problem.objective_kind == "worst_excess" and not self.runs_references:
-            raise ValueError(f"{self.name}: the worst_excess objective needs reference runs this strategy's "
-                             "batches cannot take")
+        self.check_problem(problem, self.constraints)
         self.candidates: np.ndarray | None = None
         self.available: dict[Fidelity, np.ndarray] | None = None
-        self.reference: np.ndarray | None = None
+        self.reference: np.ndarray | None = None if reference is None else np.asarray(reference, dtype=float)
         if space is not None:
             self._restrict(space)
 
@@ -154,9 +163,31 @@ class Strategy(abc.ABC):
         return {**COMMON_OPTIONS, **cls.declared_options}
 
     @classmethod
-    def check_options(cls, options: Mapping[str, Any], domains: tuple[str, ...] | list[str]) -> None:
-        """Raise ValueError naming an unknown or bad option."""
+    def check_options(cls, options: Mapping[str, Any], problem: Problem) -> None:
+        """ValueError naming an unknown or bad option; :class:`SettingRefused` (key
+        ``options.<name>``) for a scale option that names no scale of ``problem``."""
         opt.check(cls.name, cls.all_options(), options)
+        scales = list(problem.full_steps)
+        for option in cls.scale_options:
+            value = options.get(option)
+            if isinstance(value, str) and value not in scales:
+                raise SettingRefused(cls.name, f"options.{option}", f"{value!r} is not a scale; scales are {scales}",
+                                     f"{cls.name}: option {option!r}: unknown scale {value!r}; scales are {scales}")
+            unknown = [s for s in value if s not in scales] if isinstance(value, list) else []
+            if unknown:
+                raise SettingRefused(cls.name, f"options.{option}", f"{unknown} not among the scales {scales}")
+
+    @classmethod
+    def check_problem(cls, problem: Problem, constraints: Constraints) -> None:
+        """:class:`SettingRefused` naming the config key when the strategy cannot serve the
+        problem's objective or its constraints."""
+        if constraints.no_worse_than_reference is not None and not cls.models_domains:
+            raise SettingRefused(cls.name, "constraints.no_worse_than_reference",
+                                 f"needs a model of each domain's loss, which strategy {cls.name!r} lacks; "
+                                 "use gp, mfms or multiscale")
+        if problem.objective_kind == "worst_excess" and not cls.runs_references:
+            raise SettingRefused(cls.name, "objective.type", f"worst_excess needs reference runs that strategy "
+                                 f"{cls.name!r} cannot interleave with its batches")
 
     def fidelities(self) -> list[Fidelity]:
         """The fidelities this strategy may propose trials at."""

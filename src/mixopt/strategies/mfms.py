@@ -82,6 +82,7 @@ class MFMSStrategy(GPModelStrategy):
 
     name = "mfms"
     picks_fidelity = True
+    scale_options = ("scale", "scales")
     declared_options = {
         **GPModelStrategy.declared_options,
         "scales": opt.names(None, "scale names"),
@@ -100,10 +101,7 @@ class MFMSStrategy(GPModelStrategy):
 
     def grid(self) -> list[Fidelity]:
         """The fidelities trials may run at: each proxy scale x each step fraction."""
-        scales = self.options["scales"] or list(self.problem.full_steps)
-        unknown = [s for s in scales if s not in self.problem.full_steps]
-        if unknown:
-            raise ValueError(f"mfms: unknown scale(s) {unknown}; scales are {sorted(self.problem.full_steps)}")
+        scales = self.options["scales"] or list(self.problem.full_steps)  # known scales (check_options)
         out = []
         for scale in scales:
             full = self.problem.full_steps[scale]
