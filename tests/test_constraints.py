@@ -218,10 +218,10 @@ def test_infeasible_caps_are_one_config_error_naming_the_domains(tmp_path):
                             "domains": {d: {"tokens": 1000} for d in DOMAINS}})
     with pytest.raises(ConfigError, match=r"constraints.*largest weights sum to 0.16 < 1.*web.*4 epochs of 1e\+03"):
         check_config(config, tmp_path)
-    config["domains"] = {"poetry": {"tokens": 1000}}
+    config = with_defaults(config | {"domains": {"poetry": {"tokens": 1000}}})
     with pytest.raises(ConfigError, match=r"'domains': unknown domain\(s\) \['poetry'\]"):
         check_config(config, tmp_path)
-    config["domains"] = {"code": {"tokens": 5000}}  # 20% of code in a 100k-token target run
+    config = with_defaults(config | {"domains": {"code": {"tokens": 5000}}})  # 20% of code in a 100k-token target run
     settings = check_config(config, tmp_path)
     box = constraints_of(settings, TableBackend.from_settings(settings, tmp_path).problem).box(Fidelity("T", STEPS))
     assert box.upper[1] == pytest.approx(0.2)

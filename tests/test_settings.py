@@ -67,3 +67,51 @@ def test_rules_pass_no_typed_settings():
         text = path.read_text()
         assert not typed.search(text), f"{path.name}: {typed.search(text).group(0)}"
         assert "watched(" not in text, path.name
+
+
+# -- the schema is the one declaration of the keys ------------------------------------------------
+
+
+def _sections() -> list[type]:
+    import mixopt.settings as module
+
+    return [c for c in vars(module).values() if isinstance(c, type) and hasattr(c, "schema_key")]
+
+
+def test_each_section_has_exactly_the_keys_of_its_schema_section():
+    from mixopt.settings import _schema_section
+
+    for cls in _sections():
+        assert {f.name for f in fields(cls)} == set(_schema_section(cls.schema_key)["properties"]), cls.__name__
+
+
+def test_a_field_the_schema_does_not_declare_is_an_error():
+    from dataclasses import dataclass
+
+    from mixopt.settings import _Section
+
+    @dataclass(frozen=True)
+    class Training(_Section):
+        schema_key = "training"
+        checkpoints: int
+        warmup_steps: int | None  # not a key of the schema's training section
+
+    with pytest.raises(TypeError, match=r"\['warmup_steps'\] are not keys of the schema's 'training'"):
+        Training.from_dict({"checkpoints": 2})
+
+
+def test_a_key_the_schema_fills_in_is_not_read_as_none():
+    from mixopt.settings import TrainingSettings, section_defaults
+
+    training = section_defaults("training")
+    assert TrainingSettings.from_dict(training).eval_tokens == training["eval_tokens"]
+    del training["eval_tokens"]
+    with pytest.raises(ValueError, match="eval_tokens"):
+        TrainingSettings.from_dict(training)
+
+
+def test_a_run_spec_holds_the_training_settings_not_a_copy_of_their_fields():
+    from mixopt.settings import TrainingSettings
+    from mixopt.training.spec import TrainSpec
+
+    assert {f.name for f in fields(TrainSpec)} & {f.name for f in fields(TrainingSettings)} == set()

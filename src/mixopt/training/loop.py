@@ -11,7 +11,7 @@ run that raises still leaves the checkpoints it completed.
 Precision: ``training.precision`` (:mod:`mixopt.training.precision`): ``auto`` is bfloat16 autocast
 on a CUDA device or CPU that computes bf16 natively, else float32; the loss is always computed in
 float32. ``training.compile`` runs the steps through ``torch.compile``. On CPU the run uses
-``spec.threads`` torch threads, keeps freed host memory for the next step
+``spec.training.threads`` torch threads, keeps freed host memory for the next step
 (:mod:`mixopt.training.allocator`), and is bit-identical for the same spec and shards, also across
 a kill and resume (:mod:`mixopt.training.resume`).
 ``tokens_per_second`` counts training steps only; ``wall_time_s`` and it count the time of every
@@ -94,10 +94,10 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
 
     # --- device, precision, threads, and a host allocator that keeps each step's large blocks
     keep_freed_memory()
-    device, autocast, m["dtype"] = _device_and_precision(spec.device, spec.precision, ranks.local_rank)
+    device, autocast, m["dtype"] = _device_and_precision(spec.training.device, spec.training.precision, ranks.local_rank)
     m["device"], m["processes"] = str(device), ranks.world
     if device.type == "cpu":
-        torch.set_num_threads(spec.threads)
+        torch.set_num_threads(spec.training.threads)
     join(ranks, device)
     torch.manual_seed(spec.seed)
     windows = {name: w.to(device) for name, w in windows.items()}
@@ -110,11 +110,11 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     # training.compile: steps run the compiled module, and several processes step through DDP
     # (which averages the gradients); evaluation, state dicts and resume files use the module
     # itself (the wrappers share its parameters)
-    forward = torch.compile(model) if spec.compile else model
+    forward = torch.compile(model) if spec.training.compile else model
     if ranks.world > 1:
         forward = torch.nn.parallel.DistributedDataParallel(
             forward, device_ids=[device] if device.type == "cuda" else None)
-    optimizer = _adamw(model, shape.lr, spec.weight_decay, device)
+    optimizer = _adamw(model, shape.lr, spec.training.weight_decay, device)
     sampler = MixtureSampler(train_tokens, spec.mixture, context=T, batch=B, seed=spec.seed, rank=ranks.rank,
                              world=ranks.world)
     m["domain_sequences"], m["domain_epochs"] = sampler.counts, sampler.epochs
@@ -122,14 +122,14 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     if weighting is not None:
         sampler.set_weights(weighting.weights.numpy())
 
-    ckpts = set(checkpoint_steps(spec.steps, spec.n_checkpoints))
+    ckpts = set(checkpoint_steps(spec.steps, spec.training.checkpoints))
     log_every = max(1, spec.steps // PROGRESS_LINES)
     step_losses = torch.zeros(spec.steps, device=device)  # [steps], on device: no per-step sync on GPU
     # (this rank's rows until a pause; from then on the mean over the ranks)
     last_ckpt = last_log = start = 0
     train_time = earlier_wall_time = 0.0
     log(f"{spec.scale}: {counts['total']:,} params, {spec.steps} steps x {B * T} tokens on {device} "
-        f"({m['dtype']}{', compiled' if spec.compile else ''}), mixture {spec.mixture}")
+        f"({m['dtype']}{', compiled' if spec.training.compile else ''}), mixture {spec.mixture}")
 
     # --- resume: the model, optimiser, sampler and RNGs, then the loop's own progress
     resume_every = resume_every if resume is not None else 0
@@ -150,7 +150,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
     t0 = time.perf_counter()
     for it in range(start, spec.steps):
         step = it + 1  # steps count completed updates
-        lr = lr_at(it, spec.steps, shape.lr, spec.warmup_fraction, spec.min_lr_fraction)
+        lr = lr_at(it, spec.steps, shape.lr, spec.training.warmup_fraction, spec.training.min_lr_fraction)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = sampler.next_batch()  # int64 [B, T] each, on the CPU
@@ -165,7 +165,7 @@ def train(spec: TrainSpec, shard_dirs: Mapping[str, Path], log: Callable[[str], 
                 loss = token_loss.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.training.grad_clip)
         optimizer.step()
         step_losses[it] = loss.detach()
         if weighting is not None:
