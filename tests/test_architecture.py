@@ -48,3 +48,20 @@ def test_light_jobs_and_trial_jobs_do_not_import_the_strategies():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", (imports, result.stdout)
+
+
+#: the longest a function of src/mixopt may be, docstring included: a loop one reads in one screen
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_is_longer_than_one_screen():
+    import ast
+
+    long = []
+    for path in sorted((ROOT / "src" / "mixopt").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == [], f"split these into helpers (at most {MAX_FUNCTION_LINES} lines each): {long}"
