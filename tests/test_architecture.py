@@ -65,3 +65,14 @@ def test_no_function_is_longer_than_one_screen():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
     assert long == [], f"split these into helpers (at most {MAX_FUNCTION_LINES} lines each): {long}"
+
+
+def test_the_layers_diagram_of_the_docs_is_the_contract():
+    """docs/architecture.md draws the layers in Mermaid, one subgraph per layer, top first."""
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    (diagram,) = re.findall(r"```mermaid\n(.*?)```", text, re.S)
+    drawn = [set(block.split()) for block in re.findall(r"subgraph \w+ \[[^\]]*\]\n(.*?)\n\s*end", diagram, re.S)]
+    (layers,) = [c["layers"] for c in _contracts() if c["type"] == "layers"]
+    assert drawn == [{name.strip().removeprefix("mixopt.") for name in layer.split("|")} for layer in layers]
