@@ -15,8 +15,7 @@ rule aggregate:
     output:
         "results/iter_{i}/observations.csv",
     params:
-        settings=SETTINGS,
-        watched=watched("objective", "target"),
+        settings=sections(*BACKEND_SECTIONS, "budget"),
         summary=False,
     log:
         "results/logs/aggregate/iter_{i}.log",
@@ -33,8 +32,7 @@ checkpoint propose:
         proposals="results/iter_{i}/proposals.csv",
         diagnostics="results/iter_{i}/diagnostics.json",
     params:
-        settings=SETTINGS,
-        watched=watched("strategy", "budget", "seed", "objective", "target", "constraints", *REFERENCE_SHAPES_SEARCH),
+        settings=sections(*BACKEND_SECTIONS, "strategy", "budget", "seed", "constraints", "domains", *REFERENCE_SHAPES_SEARCH),
     log:
         "results/logs/propose/iter_{i}.log",
     conda:
@@ -49,8 +47,7 @@ rule aggregate_all:
     output:
         "results/observations.csv",
     params:
-        settings=SETTINGS,
-        watched=watched("objective", "target"),
+        settings=sections(*BACKEND_SECTIONS, "budget"),
         summary=True,  # the failed trials of the whole loop, on the console
     log:
         "results/logs/aggregate/all.log",
@@ -72,8 +69,7 @@ rule recommend:
             labels={"figure": "best_mixture.yaml"},
         ),
     params:
-        settings=SETTINGS,
-        watched=watched("strategy", "seed", "objective", "target", "reference", "constraints"),
+        settings=sections(*BACKEND_SECTIONS, "strategy", "seed", "reference", "constraints", "domains"),
     log:
         "results/logs/recommend.log",
     conda:
@@ -94,7 +90,7 @@ rule plot_convergence:
         ),
         table="results/summary/convergence.csv",
     params:
-        settings=SETTINGS,
+        settings=sections(*BACKEND_SECTIONS, "strategy"),
     log:
         "results/logs/plot_convergence.log",
     conda:

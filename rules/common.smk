@@ -11,7 +11,7 @@ from mixopt.training.resources import trial_gpus, trial_mem_mb, trial_threads
 
 # The config is checked against the schema once (mixopt's check names the key of the first bad
 # value and fills the schema's defaults in), typed, and checked against the files and tables it
-# names, all before any job. Rules pass the typed settings to their scripts as params.
+# names, all before any job. Rules pass their scripts the sections they read (`sections` below).
 SETTINGS = Settings.from_config(with_defaults(config))
 check_settings(SETTINGS, Path.cwd())
 
@@ -19,21 +19,31 @@ check_settings(SETTINGS, Path.cwd())
 DOMAINS = list(SETTINGS.domains) if SETTINGS.backend.name == "train" else []
 BUILTINS = sorted({d.builtin for d in SETTINGS.domains.values() if d.builtin is not None})
 ITERATIONS = SETTINGS.budget.iterations
-# the reference changes what is proposed only under no_worse_than_reference; otherwise a new
-# reference only redoes the recommendation, not the search
-REFERENCE_SHAPES_SEARCH = ["reference"] if SETTINGS.constraints.no_worse_than_reference else []
+# the reference changes what is proposed only under no_worse_than_reference or for a strategy that
+# starts from it (DoReMi); otherwise a new reference only redoes the recommendation, not the search
+REFERENCE_SHAPES_SEARCH = (
+    ["reference"]
+    if SETTINGS.constraints.no_worse_than_reference
+    or strategy_class(SETTINGS.strategy.name).searches_from_reference
+    else []
+)
 SURROGATE = SETTINGS.backend.mode == "surrogate"
 # DoReMi and online mixing change the weights while a trial trains: a figure shows how
 WEIGHTS_DURING_RUN = strategy_class(SETTINGS.strategy.name).weights_during_run
 # each back end's rules write results/iter_{i}/trial_{j}/metrics.json
 BACKEND_RULES = {"train": ["data.smk", "train.smk"], "table": ["table.smk"]}[SETTINGS.backend.name]
+# the sections the back end is built from (mixopt.backends.make_backend): its problem
+BACKEND_SECTIONS = {
+    "train": ["backend", "domains", "scales", "tokenizer", "target", "objective"],
+    "table": ["backend", "target", "objective"],
+}[SETTINGS.backend.name]
 
 
-def watched(*sections):
-    """The settings sections a rule's output depends on, as text. Snakemake fingerprints plain
-    params only (typed settings are skipped), so this param is what makes a change to one of
-    these sections rerun the rule (its default `params` rerun trigger)."""
-    return {section: repr(getattr(SETTINGS, section)) for section in sections}
+def sections(*names):
+    """The settings sections a rule's script reads, as plain data (`Settings.sections`): Snakemake
+    fingerprints them, so a changed section reruns the rule (its `params` rerun trigger). The
+    script types them again with `Settings.from_sections`; reading a section not passed raises."""
+    return SETTINGS.sections(*dict.fromkeys(names))
 
 
 wildcard_constraints:

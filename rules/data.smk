@@ -12,8 +12,8 @@ rule prepare_corpus:
         documents="resources/corpora/{builtin}.jsonl",
         manifest="resources/corpora/{builtin}.manifest.json",
     params:
-        corpora=SETTINGS.corpora,
-        watched=watched("corpora"),
+        sources=SETTINGS.corpora.sources,
+        max_bytes=SETTINGS.corpora.max_bytes,
     log:
         "results/logs/prepare_corpus/{builtin}.log",
     conda:
@@ -41,12 +41,10 @@ rule tokenizer:
     output:
         directory("results/tokenizer"),
     params:
-        tokenizer=SETTINGS.tokenizer,
-        data=SETTINGS.data,
-        seed=SETTINGS.seed,
+        settings=sections("tokenizer", "seed"),
+        validation_fraction=SETTINGS.data.validation_fraction,
         text_fields={d: s.text_field for d, s in SETTINGS.domains.items()},
         max_bytes={d: s.max_bytes for d, s in SETTINGS.domains.items()},
-        watched=watched("tokenizer", "data"),
     log:
         "results/logs/tokenizer.log",
     conda:

@@ -74,8 +74,7 @@ rule plot_trajectories:
             labels={"figure": "mixture trajectories"},
         ),
     params:
-        settings=SETTINGS,
-        watched=watched("strategy", "target"),
+        settings=sections(*BACKEND_SECTIONS, "strategy"),
     log:
         "results/logs/plot_trajectories.log",
     conda:
@@ -95,8 +94,7 @@ rule plot_learning_curves:
             labels={"figure": "learning curves"},
         ),
     params:
-        settings=SETTINGS,
-        watched=watched("strategy", "target"),
+        settings=sections(*BACKEND_SECTIONS, "strategy"),
     log:
         "results/logs/plot_learning_curves.log",
     conda:
@@ -122,8 +120,7 @@ rule plot_predictions:
             labels={"figure": "held-out predictions"},
         ),
     params:
-        settings=SETTINGS,
-        watched=watched("strategy", "seed", "objective", "target"),
+        settings=sections(*BACKEND_SECTIONS, "strategy", "seed"),
     log:
         "results/logs/plot_predictions.log",
     conda:
@@ -162,8 +159,7 @@ rule plot_domain_losses:
             labels={"figure": "trials vs reference, per domain"},
         ),
     params:
-        settings=SETTINGS,
-        watched=watched("target"),
+        settings=sections(*BACKEND_SECTIONS),
     log:
         "results/logs/plot_domain_losses.log",
     conda:
@@ -184,8 +180,7 @@ rule plot_transfer:
             labels={"figure": "proxy vs target ranks"},
         ),
     params:
-        settings=SETTINGS,
-        watched=watched("target"),
+        settings=sections(*BACKEND_SECTIONS),
     log:
         "results/logs/plot_transfer.log",
     conda:

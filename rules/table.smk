@@ -13,8 +13,7 @@ if SURROGATE:
             simulator="results/simulator/surrogate.pt",
             validation="results/simulator/validation.csv",
         params:
-            settings=SETTINGS,
-            watched=watched("backend"),
+            settings=sections("backend"),
         log:
             "results/logs/fit_simulator.log",
         conda:
@@ -30,8 +29,7 @@ rule table_trial:
     output:
         metrics="results/iter_{i}/trial_{j}/metrics.json",
     params:
-        settings=SETTINGS,
-        watched=watched("backend"),
+        settings=sections("backend", "target", "objective", "constraints", "domains"),
     log:
         "results/iter_{i}/trial_{j}/trial.log",
     conda:
@@ -50,8 +48,7 @@ rule bench:
         plot="results/bench/curves.png",
         meta="results/bench/bench.json",
     params:
-        settings=SETTINGS,
-        watched=watched("bench", "backend", "objective", "target"),
+        settings=sections(*BACKEND_SECTIONS, "bench", "budget", "constraints", "domains", "prior_runs", "reference"),
     threads: SETTINGS.bench.jobs
     log:
         "results/logs/bench.log",

@@ -8,8 +8,7 @@ rule train_proxy:
     output:
         metrics="results/iter_{i}/trial_{j}/metrics.json",
     params:
-        settings=SETTINGS,
-        watched=watched("scales", "training", "domains"),
+        settings=sections("scales", "training", "domains", "tokenizer", "target", "objective", "constraints"),
     # a trial at a scale of `gpus: k` is k processes (torchrun) in this one job, on one node
     threads: train_threads
     resources:
@@ -37,8 +36,8 @@ rule compare:
         table="results/compare/summary.csv",
         markdown="docs/head-to-head.md",
     params:
-        settings=SETTINGS,
-        watched=watched("bench", "budget", "scales", "training", "target", "objective", "reference"),
+        settings=sections("backend", "bench", "budget", "seed", "scales", "training", "domains", "tokenizer",
+                          "target", "objective", "reference", "constraints"),
     threads: SETTINGS.bench.jobs
     log:
         "results/logs/compare.log",

@@ -48,3 +48,31 @@ def test_light_jobs_and_trial_jobs_do_not_import_the_strategies():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", (imports, result.stdout)
+
+
+#: the longest a function of src/mixopt may be, docstring included: a loop one reads in one screen
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_is_longer_than_one_screen():
+    import ast
+
+    long = []
+    for path in sorted((ROOT / "src" / "mixopt").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == [], f"split these into helpers (at most {MAX_FUNCTION_LINES} lines each): {long}"
+
+
+def test_the_layers_diagram_of_the_docs_is_the_contract():
+    """docs/architecture.md draws the layers in Mermaid, one subgraph per layer, top first."""
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    (diagram,) = re.findall(r"```mermaid\n(.*?)```", text, re.S)
+    drawn = [set(block.split()) for block in re.findall(r"subgraph \w+ \[[^\]]*\]\n(.*?)\n\s*end", diagram, re.S)]
+    (layers,) = [c["layers"] for c in _contracts() if c["type"] == "layers"]
+    assert drawn == [{name.strip().removeprefix("mixopt.") for name in layer.split("|")} for layer in layers]

@@ -218,10 +218,10 @@ def test_infeasible_caps_are_one_config_error_naming_the_domains(tmp_path):
                             "domains": {d: {"tokens": 1000} for d in DOMAINS}})
     with pytest.raises(ConfigError, match=r"constraints.*largest weights sum to 0.16 < 1.*web.*4 epochs of 1e\+03"):
         check_config(config, tmp_path)
-    config["domains"] = {"poetry": {"tokens": 1000}}
+    config = with_defaults(config | {"domains": {"poetry": {"tokens": 1000}}})
     with pytest.raises(ConfigError, match=r"'domains': unknown domain\(s\) \['poetry'\]"):
         check_config(config, tmp_path)
-    config["domains"] = {"code": {"tokens": 5000}}  # 20% of code in a 100k-token target run
+    config = with_defaults(config | {"domains": {"code": {"tokens": 5000}}})  # 20% of code in a 100k-token target run
     settings = check_config(config, tmp_path)
     box = constraints_of(settings, TableBackend.from_settings(settings, tmp_path).problem).box(Fidelity("T", STEPS))
     assert box.upper[1] == pytest.approx(0.2)
@@ -279,8 +279,8 @@ def test_no_worse_than_reference_keeps_every_domain_near_the_reference(name):
     worse = {}
     for constrained in (False, True):
         constraints = Constraints(problem, no_worse_than_reference=(tolerance, 0.9) if constrained else None)
-        strategy = make_strategy(name, problem, 0, FAST[name] | {"min_observations": 8}, constraints=constraints)
-        strategy.reference = UNIFORM
+        strategy = make_strategy(name, problem, 0, FAST[name] | {"min_observations": 8}, constraints=constraints,
+                                 reference=UNIFORM)
         records = [law_record(w, "T", STEPS, 0, j) for j, w in enumerate(space_filling(24, 4, 2))]
         for j, p in enumerate(strategy.propose(build_table(records, problem), 2, 1).proposals):
             records.append(law_record(p.mixture, p.fidelity.scale, p.fidelity.steps, 1, j))
@@ -299,8 +299,7 @@ def test_when_no_candidate_meets_no_worse_than_reference_the_headline_says_so():
     backend = table_backend(law_table())
     problem = backend.problem
     strategy = make_strategy("gp", problem, 0, FAST["gp"] | {"min_observations": 8}, space=backend,
-                             constraints=Constraints(problem, no_worse_than_reference=(0.0, 0.99)))
-    strategy.reference = UNIFORM
+                             constraints=Constraints(problem, no_worse_than_reference=(0.0, 0.99)), reference=UNIFORM)
     pool = backend.candidates([problem.target])
     table = build_table([backend.run(Trial(w, problem.target, iteration=0, index=j)) for j, w in enumerate(pool[:12])],
                         problem)

@@ -53,8 +53,7 @@ def mixtures(n: int, seed: int) -> np.ndarray:
 
 
 def gp_at_target(table: pd.DataFrame, reference=UNIFORM):
-    strategy = make_strategy("gp", PROBLEM, 0, FAST_GP)
-    strategy.reference = reference
+    strategy = make_strategy("gp", PROBLEM, 0, FAST_GP, reference=reference)
     return strategy
 
 
@@ -89,8 +88,7 @@ def test_the_reference_can_be_the_recommendation_and_its_observed_values_are_giv
     bowl = lambda w, scale: 3.0 + 4.0 * (np.asarray(w) - 1 / 3) ** 2  # noqa: E731
     runs = [(w, "large") for w in mixtures(8, seed=2)] + [(UNIFORM, "large")]
     table = observations(runs, losses_of=bowl)
-    strategy = make_strategy("mfms", PROBLEM, 0, {"raw_samples": 64})
-    strategy.reference = UNIFORM
+    strategy = make_strategy("mfms", PROBLEM, 0, {"raw_samples": 64}, reference=UNIFORM)
     report = evidence_report(strategy, table, "uniform", 10 ** 6)
     versus = report["versus_reference"]
     assert versus["recommended_is_reference"] and versus["reference_considered"]
@@ -106,8 +104,7 @@ def test_an_unobserved_reference_is_weighed_among_the_answers():
     the mixtures it ran also weighs the reference, and recommends it."""
     bowl = lambda w, scale: 3.0 + 4.0 * (np.asarray(w) - 1 / 3) ** 2  # noqa: E731
     table = observations([(w, "large") for w in mixtures(12, seed=3)], losses_of=bowl)
-    strategy = make_strategy("mfms", PROBLEM, 0, {"raw_samples": 64})
-    strategy.reference = UNIFORM
+    strategy = make_strategy("mfms", PROBLEM, 0, {"raw_samples": 64}, reference=UNIFORM)
     assert np.allclose(strategy.recommend(table).mixture, UNIFORM)
     strategy.reference = None
     assert not np.allclose(strategy.recommend(table).mixture, UNIFORM)
@@ -155,8 +152,7 @@ def test_probability_best_from_joint_samples():
 
 def test_nothing_at_the_target_is_an_extrapolation_from_the_scales_trained():
     table = observations([(w, "small") for w in mixtures(8, seed=6)])
-    strategy = make_strategy("mfms", PROBLEM, 0, {"raw_samples": 64})
-    strategy.reference = UNIFORM
+    strategy = make_strategy("mfms", PROBLEM, 0, {"raw_samples": 64}, reference=UNIFORM)
     report = evidence_report(strategy, table, "uniform", 10 ** 6)
     assert "EXTRAPOLATION: nothing ran at the target scale large; predicted from small" in report["headline"]
     assert report["transfer"]["rank_correlation"]["small"]["spearman"] is None
@@ -165,8 +161,7 @@ def test_nothing_at_the_target_is_an_extrapolation_from_the_scales_trained():
 
 def test_a_strategy_without_a_model_gets_the_evidence_from_a_gp():
     table = observations([(w, "large") for w in mixtures(8, seed=7)])
-    strategy = make_strategy("random", PROBLEM, 0)
-    strategy.reference = UNIFORM
+    strategy = make_strategy("random", PROBLEM, 0, reference=UNIFORM)
     report = evidence_report(strategy, table, "uniform", 10 ** 6)
     assert report["versus_reference"]["model"] == "gp model at the target"
     assert report["objective"]["kind"] == "observed"
@@ -175,8 +170,7 @@ def test_a_strategy_without_a_model_gets_the_evidence_from_a_gp():
 
 def test_without_enough_trials_only_observed_values_are_given():
     table = observations([(UNIFORM, "large")])
-    strategy = make_strategy("random", PROBLEM, 0)
-    strategy.reference = UNIFORM
+    strategy = make_strategy("random", PROBLEM, 0, reference=UNIFORM)
     versus = versus_reference(strategy.recommend(table), UNIFORM, "uniform",
                               make_strategy("gp", PROBLEM, 0, FAST_GP), table, PROBLEM)
     assert versus["model"] is None and versus["objective"]["observed_reference"] is not None

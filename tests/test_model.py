@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mixopt.core.flops import training_flops
-from mixopt.settings import ModelShape
+from mixopt.settings import ModelShape, ShapeError
 from mixopt.training.model import build_model, count_parameters, parameter_count
 
 TINY = ModelShape(layers=2, width=32, heads=4, context=16, batch=4, lr=1e-3)
@@ -76,16 +76,19 @@ def test_same_seed_same_weights_and_global_rng_untouched():
 
 
 def test_shape_from_dict_round_trip_and_validation():
-    d = {"layers": 4, "width": 128, "heads": 4, "context": 256, "batch": 16, "lr": "3e-3"}
+    """The schema checks each value of a shape; the shape checks that its sizes fit together."""
+    d = {"layers": 4, "width": 128, "heads": 4, "context": 256, "batch": 16, "lr": 3e-3}
     shape = ModelShape.from_dict(d)
-    assert shape.lr == 3e-3 and shape.ffn == 512 and shape.ffn_width is None
+    assert shape.lr == 3e-3 and shape.ffn == 512 and shape.ffn_width is None and shape.gpus == 1
     assert ModelShape.from_dict(shape.to_dict()) == shape
     with pytest.raises(ValueError, match="unknown ModelShape keys"):
         ModelShape.from_dict({**d, "dropout": 0.1})
-    with pytest.raises(ValueError, match="not divisible"):
+    with pytest.raises(ShapeError, match="4 heads do not divide width 30") as info:
         ModelShape(layers=1, width=30, heads=4, context=8, batch=1, lr=1e-3)
-    with pytest.raises(ValueError, match="lr"):
-        ModelShape(layers=1, width=32, heads=4, context=8, batch=1, lr=float("nan"))
+    assert info.value.key == "heads"
+    with pytest.raises(ShapeError, match="cannot share a global batch of 3 rows") as info:
+        ModelShape(layers=1, width=32, heads=4, context=8, batch=3, lr=1e-3, gpus=2)
+    assert info.value.key == "gpus"
 
 
 def test_training_flops_is_6ND_with_real_counts():

@@ -124,5 +124,5 @@ def test_checkpoint_of_another_run_is_ignored(shards, tmp_path):  # noqa: F811
 
 
 def test_resume_every_zero_writes_nothing(shards, tmp_path):  # noqa: F811
-    train_proxy(spec(steps=40, n_checkpoints=1), shards, log=quiet, resume=tmp_path / "resume.pt", resume_every=0)
+    train_proxy(spec(steps=40, checkpoints=1), shards, log=quiet, resume=tmp_path / "resume.pt", resume_every=0)
     assert list(tmp_path.iterdir()) == []

@@ -192,7 +192,7 @@ def test_training_logs_elapsed_and_an_eta_that_runs_down_to_zero(shards, monkeyp
     from mixopt.training.trial import train_proxy
 
     lines: list[str] = []
-    train_proxy(spec(steps=40, n_checkpoints=2, threads=1), shards, log=lines.append)
+    train_proxy(spec(steps=40, checkpoints=2, threads=1), shards, log=lines.append)
     progress = [parse_progress(line) for line in lines if line.startswith("step ")]
     assert len(progress) >= 10 and None not in progress  # every step line is in the parseable format
     assert [p.step for p in progress] == sorted(p.step for p in progress) and progress[-1].step == 40
@@ -202,7 +202,7 @@ def test_training_logs_elapsed_and_an_eta_that_runs_down_to_zero(shards, monkeyp
     # on a clock that ticks at every reading the seconds are large enough to compare
     monkeypatch.setattr(loop, "time", TickingClock())
     lines.clear()
-    train_proxy(spec(steps=40, n_checkpoints=2, threads=1), shards, log=lines.append)
+    train_proxy(spec(steps=40, checkpoints=2, threads=1), shards, log=lines.append)
     progress = [parse_progress(line) for line in lines if line.startswith("step ")]
     etas, elapsed = [p.eta_s for p in progress], [p.elapsed_s for p in progress]
     assert etas[0] > 0 and etas == sorted(etas, reverse=True) and len(set(etas)) == len(etas) and etas[-1] == 0

@@ -79,9 +79,12 @@ def shards(tmp_path_factory) -> dict[str, Path]:
 
 
 def spec(**kw) -> TrainSpec:
-    """The tests' run: the schema's training defaults, 4 checkpoints over 2048 validation tokens, then ``kw``."""
-    base = TrainSpec.from_settings(MIXTURE, "tiny", SHAPE, steps=120, seed=0, training=TRAINING)
-    return dataclasses.replace(base, **{"n_checkpoints": 4, "eval_tokens": 2048, **kw})
+    """The tests' run: the schema's training defaults, 4 checkpoints over 2048 validation tokens, then
+    ``kw`` (fields of the spec or of its training settings)."""
+    own = {f.name for f in dataclasses.fields(TrainingSettings)}
+    training = TRAINING.replace(**{"checkpoints": 4, "eval_tokens": 2048, **{k: v for k, v in kw.items() if k in own}})
+    base = TrainSpec.from_settings(MIXTURE, "tiny", SHAPE, steps=120, seed=0, training=training)
+    return dataclasses.replace(base, **{k: v for k, v in kw.items() if k not in own})
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +186,7 @@ def test_same_spec_is_bit_identical_on_cpu(run, shards):
     again = train_proxy(spec(), shards, log=quiet)
     assert again["checkpoints"] == run["checkpoints"]  # exact float equality
     assert again["domain_sequences"] == run["domain_sequences"]
-    other = train_proxy(spec(seed=1, steps=30, n_checkpoints=1), shards, log=quiet)
+    other = train_proxy(spec(seed=1, steps=30, checkpoints=1), shards, log=quiet)
     assert other["checkpoints"][0]["losses"] != run["checkpoints"][0]["losses"]
 
 
@@ -211,7 +214,7 @@ def test_compiled_run_trains_like_the_eager_one(shards, tmp_path, monkeypatch):
     from torch._dynamo.utils import counters  # noqa: PLC0415  (dynamo's own record of compiled frames)
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
-    short = dict(steps=20, n_checkpoints=2, precision="fp32")
+    short = dict(steps=20, checkpoints=2, precision="fp32")
     eager = train_proxy(spec(**short), shards, log=quiet)
     counters.clear()
     lines: list[str] = []
@@ -225,7 +228,7 @@ def test_compiled_run_trains_like_the_eager_one(shards, tmp_path, monkeypatch):
 
 def test_thread_count_restored(shards):
     before = torch.get_num_threads()
-    train_proxy(spec(steps=2, n_checkpoints=1, threads=1), shards, log=quiet)
+    train_proxy(spec(steps=2, checkpoints=1, threads=1), shards, log=quiet)
     assert torch.get_num_threads() == before
 
 
@@ -267,7 +270,7 @@ def test_divergent_trial_fails_with_nonfinite_loss(shards, tmp_path):
     # Checked on 8 seeds x 3 shapes: NaN by step 3-4 every time.
     out = tmp_path / "metrics.json"
     hot = ModelShape(**{**SHAPE.to_dict(), "lr": 1e6})
-    s = spec(shape=hot, steps=20, n_checkpoints=20, warmup_fraction=0.0, weight_decay=0.1)
+    s = spec(shape=hot, steps=20, checkpoints=20, warmup_fraction=0.0, weight_decay=0.1)
     result = run_trial(s, shards, out, log=quiet)
     written = strict_json(out)
     assert written["status"] == "failed"
@@ -282,7 +285,7 @@ def test_divergent_trial_fails_with_nonfinite_loss(shards, tmp_path):
     # With a checkpoint every step the first NaN shows up in validation; with one checkpoint at
     # the end, the training loss is where it is caught.
     with pytest.raises(NonFiniteLoss, match=r"non-finite train loss nan at step \d+$") as info:
-        train_proxy(TrainSpec(**{**s.__dict__, "n_checkpoints": 1}), shards, log=quiet)
+        train_proxy(dataclasses.replace(s, training=s.training.replace(checkpoints=1)), shards, log=quiet)
     assert 1 <= info.value.step <= 10
 
 

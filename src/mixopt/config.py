@@ -13,12 +13,13 @@ from typing import Any, Mapping
 
 from mixopt.backends import Backend, make_backend
 from mixopt.backends.constraints import constraints_of
-from mixopt.core.constraints import InfeasibleBox, MixtureBox
+from mixopt.core.constraints import Constraints, InfeasibleBox, MixtureBox
 from mixopt.core.errors import ConfigError
 from mixopt.core.token_heuristics import HEURISTICS
 from mixopt.core.problem import Problem
-from mixopt.settings import Settings, check_weights, read_yaml, with_defaults
-from mixopt.strategies.registry import check_strategy_options, strategy_class
+from mixopt.settings import Settings, StrategySettings, check_weights, read_yaml, with_defaults
+from mixopt.strategies.base import SettingRefused
+from mixopt.strategies.registry import strategy_class
 from mixopt.tables.prior_runs import prior_metrics
 
 __all__ = ["ConfigError", "check_config", "check_settings", "load_config", "load_settings",
@@ -35,7 +36,6 @@ def check_settings(settings: Settings, base_dir: str | Path = ".", deep: bool = 
     backend = make_backend(settings, base_dir)
     backend.preflight(base_dir, deep=deep)
     problem = backend.problem
-    scales = list(problem.full_steps)
     unknown = sorted(set(settings.constraints.bounds) - set(problem.domains))
     if unknown:
         raise ConfigError(f"config key 'constraints.bounds': unknown domain(s) {unknown}; domains are "
@@ -59,31 +59,31 @@ def check_settings(settings: Settings, base_dir: str | Path = ".", deep: bool = 
     strategies = {"strategy": settings.strategy} | {f"bench.strategies.{k}": v
                                                      for k, v in settings.bench.strategies.items()}
     for key, strategy in strategies.items():
-        cls = strategy_class(strategy.name)
-        if key == "strategy" and settings.constraints.no_worse_than_reference and not cls.models_domains:
-            raise ConfigError(f"config key 'constraints.no_worse_than_reference': needs a model of each domain's "
-                              f"loss, which strategy {strategy.name!r} lacks; use gp, mfms or multiscale")
-        if key == "strategy" and problem.objective_kind == "worst_excess" and not cls.runs_references:
-            raise ConfigError(f"config key 'objective.type': worst_excess needs reference runs that strategy "
-                              f"{strategy.name!r} cannot interleave with its batches")
-        options = strategy.options
-        try:
-            check_strategy_options(strategy.name, options, list(problem.domains))
-        except ValueError as e:
-            raise ConfigError(f"config key '{key}.options': {e}") from None
-        if cls.weights_during_run and settings.backend.name != "train":
-            raise ConfigError(f"config key '{key}.name': {strategy.name!r} changes the mixture while a model "
-                              f"trains, which only the train back end can do (backend.name: {settings.backend.name})")
-        if cls.needs_token_counts:
-            _check_token_counts(f"{key}.name", strategy.name, settings, problem)
-        for option in ("scale", "proxy"):  # proxy: auto's screening scale
-            if options.get(option) is not None and options[option] not in scales:
-                raise ConfigError(f"config key '{key}.options.{option}': {options[option]!r} is not a scale; "
-                                  f"scales are {scales}")
-        unknown = [s for s in options.get("scales") or [] if s not in scales]
-        if unknown:
-            raise ConfigError(f"config key '{key}.options.scales': {unknown} not among the scales {scales}")
+        _check_strategy(key, strategy, settings, problem, constraints)
     return backend
+
+
+def _check_strategy(key: str, strategy: StrategySettings, settings: Settings, problem: Problem,
+                    constraints: Constraints) -> None:
+    """The strategy's own checks of its options (and, for the loop's ``strategy``, of the problem
+    and constraints it serves), and what it needs of the back end."""
+    cls = strategy_class(strategy.name)
+    if key == "strategy":  # the bench leaves out a strategy that cannot serve its problem
+        try:
+            cls.check_problem(problem, constraints)
+        except SettingRefused as e:
+            raise ConfigError(f"config key '{e.key}': {e.reason}") from None
+    try:
+        cls.check_options(strategy.options, problem)
+    except SettingRefused as e:
+        raise ConfigError(f"config key '{key}.{e.key}': {e.reason}") from None
+    except ValueError as e:
+        raise ConfigError(f"config key '{key}.options': {e}") from None
+    if cls.weights_during_run and settings.backend.name != "train":
+        raise ConfigError(f"config key '{key}.name': {strategy.name!r} changes the mixture while a model "
+                          f"trains, which only the train back end can do (backend.name: {settings.backend.name})")
+    if cls.needs_token_counts:
+        _check_token_counts(f"{key}.name", strategy.name, settings, problem)
 
 
 def _check_pool_meets_bounds(settings: Settings, backend: Backend, box: MixtureBox) -> None:

@@ -13,10 +13,11 @@ Nothing below this module sees the raw mapping: the library takes these settings
 from __future__ import annotations
 
 import copy
+import functools
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import jsonschema
 import yaml
@@ -30,7 +31,7 @@ __all__ = [
     "BackendSettings", "BenchSettings", "BudgetSettings", "ConfigError", "ConstraintSettings", "CorporaSettings",
     "DataSettings", "DomainSettings", "ModelShape", "ObjectiveSettings", "Settings", "StrategySettings", "SurrogateSettings",
     "TableSettings", "TargetSettings", "TokenizerSettings", "TrainingSettings", "check_weights", "read_yaml",
-    "check_flag", "key_error", "section_defaults", "with_defaults",
+    "check_flag", "key_error", "SectionNotPassed", "ShapeError", "section_defaults", "with_defaults",
 ]
 
 
@@ -146,18 +147,69 @@ def check_weights(weights: Mapping[str, float], domains: list[str] | tuple[str, 
         raise ConfigError(f"config key '{key}': weights must sum to 1, they sum to {total:.6g} ({dict(weights)})")
 
 
+@functools.lru_cache(maxsize=None)
+def _schema_section(key: str) -> dict:
+    """The schema of the config section ``key`` (dotted; ``*``: an entry of a mapping of names)."""
+    schema = _schema()
+    node = schema
+    for part in key.split("."):
+        node = node["additionalProperties"] if part == "*" else node["properties"][part]
+        if "$ref" in node:
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _section_values(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of the dataclass ``cls`` from the validated mapping ``d`` of its schema section
+    (``cls.schema_key``). The schema is the one declaration of the keys: a field it does not
+    declare is an error, and so is a key missing from ``d`` that the schema requires or fills in
+    (``d`` was not filled by :func:`with_defaults`); only an optional key without a default may be
+    absent (``None``, or the field's own default).
+
+    Raises:
+        TypeError: a field the schema does not declare (a bug: declare it in the schema).
+        ValueError: a key of ``d`` that is not a field, or a key missing from ``d``.
+    """
+    section = _schema_section(cls.schema_key)
+    declared, names = set(section.get("properties", {})), [f.name for f in fields(cls)]
+    undeclared = [n for n in names if n not in declared]
+    if undeclared:
+        raise TypeError(f"{cls.__name__}: field(s) {undeclared} are not keys of the schema's "
+                        f"'{cls.schema_key}'; declare them in schemas/config.schema.yaml")
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {unknown}; expected a subset of {sorted(names)}")
+    filled = set(section.get("required", [])) | {n for n, sub in section["properties"].items() if "default" in sub}
+    missing = [n for n in names if n not in d and n in filled]
+    if missing:
+        raise ValueError(f"config key '{cls.schema_key}': {missing} missing (not filled in by with_defaults)")
+    has_default = {f.name for f in fields(cls) if f.default is not MISSING}
+    return {n: d[n] if n in d else None for n in names if n in d or n not in has_default}
+
+
 class _Section:
-    """``from_dict``: a section's fields from its validated mapping (the schema filled the defaults)."""
+    """``from_dict``: a section's fields from its validated mapping (:func:`_section_values`)."""
+
+    #: the section's key in the schema (dotted; ``*``: an entry of a mapping of names)
+    schema_key: ClassVar[str]
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]):
-        return cls(**{f.name: d.get(f.name) for f in fields(cls)})  # type: ignore[call-arg]
+        return cls(**_section_values(cls, d))  # type: ignore[call-arg]
 
     def replace(self, **changes: Any):
         return replace(self, **changes)  # type: ignore[type-var]
 
 
 # -- sections ----------------------------------------------------------------------------------
+
+
+class ShapeError(ValueError):
+    """A model shape whose sizes do not fit together; ``key`` names the one to change."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"ModelShape.{key}: {reason}")
+        self.key, self.reason = key, reason
 
 
 @dataclass(frozen=True)
@@ -174,7 +226,12 @@ class ModelShape(_Section):
         ffn_width: inner width of the SwiGLU MLP; ``None`` means ``4 * width``.
         gpus: processes (one GPU each) that train a run of this shape together, as one job;
             ``batch`` is the global batch, split evenly among them.
+
+    The schema checks each value (``$defs.scale``); :meth:`__post_init__` checks what it cannot
+    say, that the sizes fit together (:class:`ShapeError` names the key to change).
     """
+
+    schema_key = "scales.*"
 
     layers: int
     width: int
@@ -186,24 +243,10 @@ class ModelShape(_Section):
     gpus: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("layers", "width", "heads", "context", "batch", "gpus"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ModelShape.{name} must be a positive int, got {value!r}")
-        if self.ffn_width is not None and (
-            isinstance(self.ffn_width, bool) or not isinstance(self.ffn_width, int) or self.ffn_width < 1
-        ):
-            raise ValueError(f"ModelShape.ffn_width must be a positive int or None, got {self.ffn_width!r}")
         if self.width % self.heads:
-            raise ValueError(f"ModelShape.width={self.width} is not divisible by heads={self.heads}")
+            raise ShapeError("heads", f"{self.heads} heads do not divide width {self.width}")
         if self.batch % self.gpus:
-            raise ValueError(f"ModelShape.batch={self.batch} is not divisible by gpus={self.gpus}")
-        if isinstance(self.lr, str):  # YAML reads 3e-3 (no dot) as a string; accept both spellings
-            object.__setattr__(self, "lr", float(self.lr))
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (
-            math.isfinite(self.lr) and self.lr > 0
-        ):
-            raise ValueError(f"ModelShape.lr must be a finite positive number, got {self.lr!r}")
+            raise ShapeError("gpus", f"{self.gpus} processes cannot share a global batch of {self.batch} rows evenly")
 
     @property
     def ffn(self) -> int:
@@ -213,15 +256,6 @@ class ModelShape(_Section):
     @property
     def tokens_per_step(self) -> int:
         return self.batch * self.context
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ModelShape":
-        """Build from a mapping; unknown keys are an error, not ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelShape keys {unknown}; expected a subset of {sorted(known)}")
-        return cls(**dict(d))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict that round-trips through :meth:`from_dict`."""
@@ -233,6 +267,8 @@ class DomainSettings(_Section):
     """``domains.<name>``: a built-in corpus or the user's files (globs, relative to the workflow),
     and the training tokens it has (``tokens``: for the repetition cap; ``None``: counted by the
     tokenize rule, or no cap on a table)."""
+
+    schema_key = "domains.*"
 
     builtin: str | None
     paths: tuple[str, ...] | None
@@ -249,12 +285,16 @@ class DomainSettings(_Section):
 
 @dataclass(frozen=True)
 class CorporaSettings(_Section):
+    schema_key = "corpora"
+
     sources: str
     max_bytes: int
 
 
 @dataclass(frozen=True)
 class TokenizerSettings(_Section):
+    schema_key = "tokenizer"
+
     path: str | None
     vocab_size: int
     train_bytes_per_domain: int
@@ -262,6 +302,8 @@ class TokenizerSettings(_Section):
 
 @dataclass(frozen=True)
 class DataSettings(_Section):
+    schema_key = "data"
+
     validation_fraction: float
     num_proc: int
 
@@ -270,6 +312,8 @@ class DataSettings(_Section):
 class TargetSettings(_Section):
     """The scale and token budget whose objective is minimised (``tokens``: optional with a table)."""
 
+    schema_key = "target"
+
     scale: str
     tokens: int | None
 
@@ -277,6 +321,8 @@ class TargetSettings(_Section):
 @dataclass(frozen=True)
 class TrainingSettings(_Section):
     """``training``: how every proxy run is trained and evaluated (see the schema for each key)."""
+
+    schema_key = "training"
 
     checkpoints: int
     eval_tokens: int
@@ -299,6 +345,8 @@ class ObjectiveSettings(_Section):
     ``reference`` (``worst_excess`` only): ``uniform`` or domain -> weight; ``None``: the
     top-level ``reference``.
     """
+
+    schema_key = "objective"
 
     type: str
     weights: dict[str, float] | None
@@ -344,6 +392,8 @@ class ObjectiveSettings(_Section):
 class StrategySettings(_Section):
     """A strategy by name with its own options (checked by the strategy, :mod:`mixopt.strategies`)."""
 
+    schema_key = "strategy"
+
     name: str
     options: dict[str, Any]
 
@@ -353,6 +403,8 @@ class StrategySettings(_Section):
 
 @dataclass(frozen=True)
 class BudgetSettings(_Section):
+    schema_key = "budget"
+
     iterations: int
     initial_design: int
     trials_per_iteration: int
@@ -373,6 +425,8 @@ class TableSettings(_Section):
     """``backend.table``: which run table (``format``) and where (relative paths start at the
     workflow directory)."""
 
+    schema_key = "backend.table"
+
     format: str
     path: str | None
     setting: str
@@ -386,6 +440,8 @@ class TableSettings(_Section):
 
 @dataclass(frozen=True)
 class SurrogateSettings(_Section):
+    schema_key = "backend.surrogate"
+
     extrapolate: bool
     seed: int
 
@@ -394,6 +450,8 @@ class SurrogateSettings(_Section):
 class BackendSettings:
     """``backend``: where trial results come from (``train`` or a recorded ``table``)."""
 
+    schema_key = "backend"
+
     name: str
     mode: str
     table: TableSettings | None
@@ -401,17 +459,20 @@ class BackendSettings:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "BackendSettings":
-        table = d.get("table")
-        if d["name"] == "table" and table is None:
+        values = _section_values(cls, d)
+        table = values["table"]
+        if values["name"] == "table" and table is None:
             raise ConfigError("config key 'backend.table': required when backend.name is 'table'")
-        return cls(name=d["name"], mode=d["mode"], table=None if table is None else TableSettings.from_dict(table),
-                   surrogate=SurrogateSettings.from_dict(d["surrogate"]))
+        return cls(**values | {"table": None if table is None else TableSettings.from_dict(table),
+                               "surrogate": SurrogateSettings.from_dict(values["surrogate"])})
 
 
 @dataclass(frozen=True)
 class ConstraintSettings(_Section):
     """``constraints``: the repetition cap per domain, the user's bounds (domain -> (lo, hi)) and
     the outcome constraint ``no_worse_than_reference`` (its ``tolerance`` and ``probability``)."""
+
+    schema_key = "constraints"
 
     max_repetition: float
     bounds: dict[str, tuple[float, float]]
@@ -429,6 +490,8 @@ class ConstraintSettings(_Section):
 class BenchSettings(_Section):
     """``bench``: strategies x seeds on the table back end (``mixopt bench``, ``snakemake bench``)."""
 
+    schema_key = "bench"
+
     strategies: dict[str, StrategySettings]
     seeds: int
     max_iterations: int
@@ -438,18 +501,59 @@ class BenchSettings(_Section):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "BenchSettings":
-        strategies = {label: StrategySettings.from_dict(s) for label, s in d["strategies"].items()}
-        return cls(strategies=strategies, seeds=d["seeds"], max_iterations=d["max_iterations"],
-                   budget_flops=d.get("budget_flops"), epsilon=d["epsilon"], jobs=d["jobs"])
+        values = _section_values(cls, d)
+        return cls(**values | {"strategies": {label: StrategySettings.from_dict(s)
+                                              for label, s in values["strategies"].items()}})
 
 
 # -- the whole config --------------------------------------------------------------------------
 
 
+class SectionNotPassed(AttributeError):
+    """A script read a settings section its Snakemake rule does not pass (:meth:`Settings.sections`)."""
+
+
+class _NotPassed:
+    """The value of a section a rule does not pass (:meth:`Settings.from_sections`): reading it raises."""
+
+    def __repr__(self) -> str:
+        return "<not passed>"
+
+    def __reduce__(self) -> str:
+        return "_NOT_PASSED"  # one object, also after pickling (the bench's workers)
+
+
+_NOT_PASSED = _NotPassed()
+
+
+def _plain(value: Any) -> Any:
+    """A section as plain data: dicts, tuples, lists, numbers, text and ``None``."""
+    if is_dataclass(value):
+        return asdict(value)  # type: ignore[arg-type]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return copy.deepcopy(value)
+
+
+def _typed(section: str, data: Any) -> Any:
+    """A section of :meth:`Settings.sections` typed again."""
+    if section in _SECTION_TYPES:
+        return _SECTION_TYPES[section].from_dict(data)
+    if section in _MAPPING_TYPES:
+        return {name: _MAPPING_TYPES[section].from_dict(d) for name, d in data.items()}
+    return copy.deepcopy(data)  # seed, reference, prior_runs
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every section of a validated config. ``domains`` and ``scales`` are empty with a table back
-    end (the run table defines them)."""
+    end (the run table defines them).
+
+    A Snakemake rule passes its script only the sections it reads, as plain data
+    (:meth:`sections`, which Snakemake fingerprints: a changed section reruns the rule); the script
+    types them again with :meth:`from_sections`, and reading a section the rule did not pass
+    raises :class:`SectionNotPassed`.
+    """
 
     seed: int
     domains: dict[str, DomainSettings]
@@ -499,13 +603,10 @@ class Settings:
                 raise ConfigError("config key 'target.tokens': required with the train back end")
         scales = {}
         for name, shape in config.get("scales", {}).items():
-            if shape["width"] % shape["heads"]:
-                raise ConfigError(f"config key 'scales.{name}.heads': {shape['heads']} heads do not divide "
-                                  f"width {shape['width']}")
-            if shape["batch"] % shape.get("gpus", 1):
-                raise ConfigError(f"config key 'scales.{name}.gpus': {shape['gpus']} processes cannot share a "
-                                  f"global batch of {shape['batch']} rows evenly")
-            scales[name] = ModelShape.from_dict(shape)
+            try:
+                scales[name] = ModelShape.from_dict(shape)
+            except ShapeError as e:
+                raise ConfigError(f"config key 'scales.{name}.{e.key}': {e.reason}") from None
         settings = cls(
             seed=config["seed"],
             domains={name: DomainSettings.from_dict(d) for name, d in config.get("domains", {}).items()},
@@ -543,6 +644,42 @@ class Settings:
             )
         self.objective.check_domains(list(self.domains))
 
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if value is _NOT_PASSED:
+            raise SectionNotPassed(f"settings section {name!r} is not passed to this job: add it to the "
+                                   "rule's sections(...) in rules/*.smk")
+        return value
+
+    def __repr__(self) -> str:
+        passed = [f.name for f in fields(self) if self.passed(f.name)]
+        return f"Settings(<sections {', '.join(passed)}>)"
+
+    def passed(self, section: str) -> bool:
+        """Whether ``section`` holds a value (:meth:`from_sections` leaves out those not given)."""
+        return object.__getattribute__(self, section) is not _NOT_PASSED
+
+    def sections(self, *names: str) -> dict[str, Any]:
+        """The named sections (e.g. ``"training"``, ``"seed"``) as plain data, for a Snakemake
+        rule's ``params``: Snakemake fingerprints plain values only (:meth:`from_sections` types
+        them again).
+
+        Raises:
+            ValueError: a name that is not a section.
+        """
+        known = [f.name for f in fields(self)]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"not settings sections: {unknown}; sections are {known}")
+        return {name: _plain(getattr(self, name)) for name in names}
+
+    @classmethod
+    def from_sections(cls, sections: Mapping[str, Any]) -> "Settings":
+        """Settings of the plain sections :meth:`sections` gave (checked when the config was read;
+        not again). A section not given raises :class:`SectionNotPassed` when read."""
+        values = {f.name: _NOT_PASSED for f in fields(cls)}
+        return cls(**(values | {name: _typed(name, data) for name, data in sections.items()}))
+
     def replace(self, **changes: Any) -> "Settings":
         return replace(self, **changes)
 
@@ -551,3 +688,12 @@ class Settings:
         """Optimiser steps of a trained run at the target: target tokens over tokens per step."""
         assert self.target.tokens is not None
         return int(self.target.tokens) // self.scales[self.target.scale].tokens_per_step
+
+
+#: sections held as one typed dataclass, and those held as name -> dataclass
+_SECTION_TYPES: dict[str, Any] = {
+    "corpora": CorporaSettings, "tokenizer": TokenizerSettings, "data": DataSettings, "target": TargetSettings,
+    "training": TrainingSettings, "objective": ObjectiveSettings, "strategy": StrategySettings,
+    "budget": BudgetSettings, "backend": BackendSettings, "bench": BenchSettings, "constraints": ConstraintSettings,
+}
+_MAPPING_TYPES: dict[str, Any] = {"domains": DomainSettings, "scales": ModelShape}

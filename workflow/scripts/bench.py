@@ -3,7 +3,8 @@ from pathlib import Path
 
 from mixopt.bench.suite import run_bench
 from mixopt.core.logs import log_to
+from mixopt.settings import Settings
 
 with log_to(snakemake.log[0]):
-    run_bench(snakemake.params.settings, Path(snakemake.output.summary).parent,
+    run_bench(Settings.from_sections(snakemake.params.settings), Path(snakemake.output.summary).parent,
               surrogate_path=snakemake.input.get("simulator"))

@@ -2,8 +2,8 @@
 import json
 from pathlib import Path
 
-from mixopt.corpora.builtin import write_manifest
 from mixopt.core.logs import log_to
+from mixopt.corpora.builtin import write_manifest
 
 with log_to(snakemake.log[0]):
     entries = [json.loads(Path(p).read_text()) for p in snakemake.input]

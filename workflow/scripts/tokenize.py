@@ -2,8 +2,8 @@
 import json
 from pathlib import Path
 
-from mixopt.data.shards import tokenize_domain
 from mixopt.core.logs import log_to
+from mixopt.data.shards import tokenize_domain
 
 with log_to(snakemake.log[0]):
     meta = tokenize_domain(

@@ -9,11 +9,12 @@ from pathlib import Path
 from mixopt.backends import TrainingBackend
 from mixopt.backends.constraints import constraints_of
 from mixopt.core.logs import log_to
+from mixopt.settings import Settings
 from mixopt.workflow.trial import run_proposed_trial
 
 # keep_attempts: a rerun after a kill or a preemption appends to train.log under an "attempt N" header
 with log_to(snakemake.log[0], keep_attempts=True):
-    settings = snakemake.params.settings
+    settings = Settings.from_sections(snakemake.params.settings)
     shard_dirs = {Path(m).parent.name: Path(m).parent for m in snakemake.input.shards}
     backend = TrainingBackend(settings, shard_dirs)
     metas = {name: folder / "meta.json" for name, folder in shard_dirs.items()}

@@ -1,9 +1,9 @@
 """Where trial results come from, behind one protocol (:class:`~mixopt.backends.base.Backend`).
 
 To add a back end (say, a remote training service): write ``backends/<name>.py`` with a class
-that has ``problem``, ``mixtures_at``, ``run`` and ``preflight`` and a ``from_settings``
-classmethod (copy ``table.py`` for the shape), add its name to :data:`BACKENDS` and to the
-schema's ``backend.name`` enum, and give it a ``rules/<name>.smk`` with the rule that writes
+that has a ``name``, ``problem``, ``mixtures_at``, ``run`` and ``preflight`` and a
+``from_settings`` classmethod (copy ``table.py`` for the shape), add the class to :data:`BACKENDS`
+and its name to the schema's ``backend.name`` enum, and give it a ``rules/<name>.smk`` with the rule that writes
 ``results/iter_{i}/trial_{j}/metrics.json``.
 """
 
@@ -16,8 +16,9 @@ from mixopt.backends.table import TableBackend
 from mixopt.backends.training import TrainingBackend
 from mixopt.settings import Settings
 
-#: config name (``backend.name``) -> back end class.
-BACKENDS = {"train": TrainingBackend, "table": TableBackend}
+#: config name (``backend.name``; the class's ``name``) -> back end class. The schema's
+#: ``backend.name`` enum lists the same names (tests/test_registry.py checks both ways).
+BACKENDS: dict[str, type[Backend]] = {cls.name: cls for cls in (TrainingBackend, TableBackend)}
 
 
 def make_backend(settings: Settings, base_dir: str | Path = ".", **inputs) -> Backend:

@@ -10,7 +10,7 @@ back end by its config name.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, ClassVar, Protocol
 
 import numpy as np
 
@@ -20,9 +20,11 @@ from mixopt.core.trial import Trial
 
 class Backend(Protocol):
     """Attributes:
+        name: the back end's config name (``backend.name``).
         problem: the domains, objective, scales and their costs this back end answers for.
     """
 
+    name: ClassVar[str]
     problem: Problem
 
     def mixtures_at(self, fidelity: Fidelity) -> np.ndarray | None:

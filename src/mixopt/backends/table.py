@@ -88,6 +88,8 @@ class TableBackend:
         mode: ``pool`` or ``surrogate`` (default: ``surrogate`` when a simulator is given).
     """
 
+    name = "table"
+
     def __init__(self, table: RunTable, problem: Problem, surrogate: Any | None = None,
                  mode: str | None = None) -> None:
         self.table = table

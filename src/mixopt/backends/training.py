@@ -89,6 +89,8 @@ class TrainingBackend:
             only to run trials.
     """
 
+    name = "train"
+
     def __init__(self, settings: Settings, shard_dirs: Mapping[str, Path] | None = None) -> None:
         self.settings = settings
         self.shard_dirs = dict(shard_dirs or {})

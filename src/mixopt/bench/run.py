@@ -24,6 +24,7 @@ from mixopt.core.observations import build_table
 from mixopt.core.problem import Problem
 from mixopt.core.simplex import mixture_key
 from mixopt.core.trial import Trial
+from mixopt.strategies.base import Strategy
 from mixopt.strategies.registry import make_strategy
 from mixopt.workflow.prior import initial_design_size
 from mixopt.workflow.proposals import trial_seed
@@ -47,6 +48,53 @@ def reference_at_target(backend: TableBackend) -> np.ndarray | None:
     if problem.objective_kind != "worst_excess":
         return None
     return backend.losses(problem.objective_reference, problem.target)[1][-1]
+
+
+def _run_batch(proposals: list, records: list[dict], evaluated: dict[tuple, float], backend: TableBackend, seed: int,
+               iteration: int, excess_reference: np.ndarray | None) -> tuple[float, bool]:
+    """Run an iteration's proposals on ``backend``, adding their records to ``records`` and their
+    target objectives to ``evaluated``; returns the FLOPs charged for them and whether (in pool
+    mode) they only repeated runs already made."""
+    problem, trial_flops, seen = backend.problem, 0.0, {}
+    for r in records:  # (mixture, scale) -> the longest run so far: a shorter one is a repeat
+        k = (mixture_key(list(r["mixture"].values())), r["scale"])
+        seen[k] = max(seen.get(k, -1), r["steps"] if r["status"] == "ok" else -1)
+    repeats_only = backend.mode == "pool" and all(
+        seen.get((mixture_key(p.mixture), p.fidelity.scale), -1) >= p.fidelity.steps for p in proposals)
+    for j, proposal in enumerate(proposals):
+        record = backend.run(Trial(proposal.mixture, proposal.fidelity, trial_seed(seed, iteration, j),
+                                   iteration=iteration, index=j))
+        records.append(record)
+        k = (mixture_key(proposal.mixture), proposal.fidelity.scale)
+        # a pool only replays recorded runs: a repeat (a pool smaller than the batch) trains nothing new
+        repeat = backend.mode == "pool" and seen.get(k, -1) >= proposal.fidelity.steps
+        if record["checkpoints"] and not repeat:
+            trial_flops += record["checkpoints"][-1]["flops"]
+        if record["status"] == "ok":
+            seen[k] = max(seen.get(k, -1), proposal.fidelity.steps)
+        if record["status"] == "ok" and proposal.fidelity == problem.target:
+            evaluated[mixture_key(proposal.mixture)] = _final_objective(record, problem, excess_reference)
+    return trial_flops, repeats_only
+
+
+def _evaluate_recommendation(strategy: Strategy, records: list[dict], evaluated: dict[tuple, float],
+                             backend: TableBackend, excess_reference: np.ndarray | None) -> tuple[float, bool, float]:
+    """The strategy's recommendation from ``records``, run at the target unless it was already
+    (and added to ``evaluated``); returns the FLOPs charged for it, whether it was charged, and its
+    target objective (NaN: no recommendation yet, or its run failed)."""
+    problem = backend.problem
+    try:
+        rec = strategy.recommend(build_table(records, problem), per_domain=False)  # only the mixture is charged
+    except ValueError:  # nothing succeeded yet
+        return 0.0, False, np.nan
+    eval_flops, charged, key = 0.0, False, mixture_key(rec.mixture)
+    if key not in evaluated:
+        record = backend.run(Trial(rec.mixture, problem.target))
+        charged = True
+        if record["status"] == "ok":
+            eval_flops = record["checkpoints"][-1]["flops"]
+            evaluated[key] = _final_objective(record, problem, excess_reference)
+    return eval_flops, charged, evaluated.get(key, np.nan)
 
 
 def _final_objective(record: dict, problem: Problem, reference: np.ndarray | None) -> float:
@@ -82,8 +130,8 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
     """
     problem = backend.problem
     target = problem.target
-    strategy = make_strategy(spec.name, problem, seed, spec.options, space=backend, constraints=constraints)
-    strategy.reference = reference
+    strategy = make_strategy(spec.name, problem, seed, spec.options, space=backend, constraints=constraints,
+                             reference=reference)
     excess_reference = reference_at_target(backend)  # once: every target run is scored against it
     records: list[dict] = list(prior or [])
     evaluated: dict[tuple, float] = {  # mixture -> objective at the target
@@ -96,40 +144,10 @@ def run_seed(spec: StrategySpec, seed: int, backend: TableBackend, budget_flops:
         n = first if iteration == 0 else trials_per_iteration
         table = build_table(records, problem)
         batch = strategy.propose(table, n, iteration)
-        trial_flops, seen = 0.0, {}
-        for r in records:  # (mixture, scale) -> the longest run so far: a shorter one is a repeat
-            k = (mixture_key(list(r["mixture"].values())), r["scale"])
-            seen[k] = max(seen.get(k, -1), r["steps"] if r["status"] == "ok" else -1)
-        repeats_only = backend.mode == "pool" and all(
-            seen.get((mixture_key(p.mixture), p.fidelity.scale), -1) >= p.fidelity.steps for p in batch.proposals)
-        for j, proposal in enumerate(batch.proposals):
-            record = backend.run(Trial(proposal.mixture, proposal.fidelity, trial_seed(seed, iteration, j),
-                                       iteration=iteration, index=j))
-            records.append(record)
-            k = (mixture_key(proposal.mixture), proposal.fidelity.scale)
-            # a pool only replays recorded runs: a repeat (a pool smaller than the batch) trains nothing new
-            repeat = backend.mode == "pool" and seen.get(k, -1) >= proposal.fidelity.steps
-            if record["checkpoints"] and not repeat:
-                trial_flops += record["checkpoints"][-1]["flops"]
-            if record["status"] == "ok":
-                seen[k] = max(seen.get(k, -1), proposal.fidelity.steps)
-            if record["status"] == "ok" and proposal.fidelity == target:
-                evaluated[mixture_key(proposal.mixture)] = _final_objective(record, problem, excess_reference)
-        table = build_table(records, problem)
-        try:
-            rec = strategy.recommend(table, per_domain=False)  # only the mixture is charged
-        except ValueError:  # nothing succeeded yet
-            rec = None
-        eval_flops, charged, rec_objective = 0.0, False, np.nan
-        if rec is not None:
-            key = mixture_key(rec.mixture)
-            if key not in evaluated:
-                record = backend.run(Trial(rec.mixture, target))
-                charged = True
-                if record["status"] == "ok":
-                    eval_flops = record["checkpoints"][-1]["flops"]
-                    evaluated[key] = _final_objective(record, problem, excess_reference)
-            rec_objective = evaluated.get(key, np.nan)
+        trial_flops, repeats_only = _run_batch(batch.proposals, records, evaluated, backend, seed, iteration,
+                                               excess_reference)
+        eval_flops, charged, rec_objective = _evaluate_recommendation(strategy, records, evaluated, backend,
+                                                                      excess_reference)
         spent += trial_flops + eval_flops
         rows.append({
             "strategy": spec.label, "seed": seed, "iteration": iteration, "trials": len(batch.proposals),

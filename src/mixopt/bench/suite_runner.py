@@ -238,6 +238,28 @@ def _finished(out_dir: Path, prints: set[str]) -> pd.DataFrame:
     return done[done["fingerprint"].isin(prints)]
 
 
+def _tables(curves: pd.DataFrame, problems: list, facts: dict[str, dict],
+            relative_epsilon: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-seed table and the summary of every problem's curves, strategies in the suite
+    file's order."""
+    seeds, summaries = [], []
+    for p in problems:
+        part = curves[curves["problem"] == p.name]
+        labels = list(p.settings.bench.strategies)
+        part = part.assign(_o=part["strategy"].map({l: i for i, l in enumerate(labels)})).sort_values(
+            ["_o", "seed", "iteration"], kind="stable").drop(columns="_o")
+        f = facts[p.name]
+        per_seed = pd.DataFrame([_seed_row(c, f, relative_epsilon)
+                                 for _, c in part.groupby(["strategy", "seed"], sort=False)])
+        seeds.append(per_seed.assign(problem=p.name))
+        summaries.append(_summarise(per_seed, p.proxy_labels, f["names"], f["budget"] / f["unit"]).assign(problem=p.name))
+    seeds_table = pd.concat(seeds, ignore_index=True)
+    summary = pd.concat(summaries, ignore_index=True)
+    first = ["problem", "strategy"]
+    return (seeds_table[first + [c for c in seeds_table.columns if c not in first]],
+            summary[first + [c for c in summary.columns if c not in first]])
+
+
 def run_suite(suite: Suite, out_dir: str | Path, base_dir: str | Path = ".", jobs: int | None = None,
               log=print) -> pd.DataFrame:
     """Run every problem x strategy x seed of ``suite`` and write the files; returns the summary.
@@ -301,22 +323,7 @@ def run_suite(suite: Suite, out_dir: str | Path, base_dir: str | Path = ".", job
     order = {p.name: i for i, p in enumerate(problems)}
     curves = curves.sort_values(["problem", "strategy", "seed", "iteration"],
                                 key=lambda c: c.map(order) if c.name == "problem" else c, kind="stable")
-    seeds, summaries = [], []
-    for p in problems:
-        part = curves[curves["problem"] == p.name]
-        labels = list(p.settings.bench.strategies)
-        part = part.assign(_o=part["strategy"].map({l: i for i, l in enumerate(labels)})).sort_values(
-            ["_o", "seed", "iteration"], kind="stable").drop(columns="_o")
-        f = facts[p.name]
-        per_seed = pd.DataFrame([_seed_row(c, f, suite.relative_epsilon)
-                                 for _, c in part.groupby(["strategy", "seed"], sort=False)])
-        seeds.append(per_seed.assign(problem=p.name))
-        summaries.append(_summarise(per_seed, p.proxy_labels, f["names"], f["budget"] / f["unit"]).assign(problem=p.name))
-    seeds_table = pd.concat(seeds, ignore_index=True)
-    summary = pd.concat(summaries, ignore_index=True)
-    first = ["problem", "strategy"]
-    seeds_table = seeds_table[first + [c for c in seeds_table.columns if c not in first]]
-    summary = summary[first + [c for c in summary.columns if c not in first]]
+    seeds_table, summary = _tables(curves, problems, facts, suite.relative_epsilon)
     text = format_suite(summary, facts, skipped)
     write_text(out_dir / "curves.csv", curves.to_csv(index=False))
     write_text(out_dir / "seeds.csv", seeds_table.to_csv(index=False))

@@ -123,18 +123,25 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def successful(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of successful trials (``status`` ok)."""
+    return table[table["status"] == "ok"]
+
+
 def at_fidelity(table: pd.DataFrame, fidelity: Fidelity) -> pd.DataFrame:
     """Successful observations at ``fidelity``: that scale, checkpoint step == fidelity.steps.
 
     Any run at that scale that went at least that far counts, through its checkpoint at that step.
     """
-    ok = table[(table["status"] == "ok") & (table["scale"] == fidelity.scale) & (table["step"] == fidelity.steps)]
+    ok = successful(table)
+    ok = ok[(ok["scale"] == fidelity.scale) & (ok["step"] == fidelity.steps)]
     return ok[pd.to_numeric(ok["objective"]).notna()]
 
 
 def successful_checkpoints(table: pd.DataFrame) -> pd.DataFrame:
     """Rows of successful trials that are checkpoints (have a step)."""
-    return table[(table["status"] == "ok") & pd.to_numeric(table["step"], errors="coerce").notna()]
+    ok = successful(table)
+    return ok[pd.to_numeric(ok["step"], errors="coerce").notna()]
 
 
 def successful_runs(table: pd.DataFrame) -> int:

@@ -32,7 +32,7 @@ import queue  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Iterator, Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import NamedTuple  # noqa: E402
+from typing import Any, BinaryIO, NamedTuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -123,19 +123,9 @@ def _dtype_for(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
 
 
-def tokenize_domain(
-    domain: str,
-    paths: list[Path],
-    tokenizer_dir: Path,
-    out_dir: Path,
-    validation_fraction: float,
-    seed: int,
-    threads: int = 1,
-    text_field: str = "text",
-    max_bytes: int | None = None,
-    errors: str = "replace",
-    max_replaced_fraction: float = 1.0,
-) -> dict:
+def tokenize_domain(domain: str, paths: list[Path], tokenizer_dir: Path, out_dir: Path, validation_fraction: float,
+                    seed: int, threads: int = 1, text_field: str = "text", max_bytes: int | None = None,
+                    errors: str = "replace", max_replaced_fraction: float = 1.0) -> dict:
     """Split and tokenize one domain into ``train.bin``/``val.bin``/``meta.json``.
 
     Args:
@@ -184,62 +174,62 @@ def tokenize_domain(
     out_dir.mkdir(parents=True, exist_ok=True)
     # An old meta.json must not vouch for .bin files this run may leave half-replaced.
     (out_dir / META_FILE).unlink(missing_ok=True)
-    counts = {s: {"documents": 0, "bytes": 0, "tokens": 0} for s in SPLITS}
-    replaced = characters = 0
-    val_counts = np.zeros(vocab_size, dtype=np.int64)  # of each token id in val.bin
     documents = assign_splits(domain, domain_documents([Path(p) for p in files], text_field, max_bytes, seed, domain),
                               validation_fraction, seed)
     with atomic_open(out_dir / "train.bin", "wb") as train_f, atomic_open(out_dir / "val.bin", "wb") as val_f:
-        sinks = {"train": train_f, "val": val_f}
-        for batch in _read_ahead(_batches(documents)):
-            characters += sum(map(len, batch.texts))
-            # encode_batch_fast: ids only, no character offsets (which cost a fifth of the time)
-            encodings = encoder.encode_batch_fast(batch.texts, add_special_tokens=False)
-            replaced += batch.replaced
-            for split in SPLITS:
-                want = split == "val"
-                chosen = [i for i, v in enumerate(batch.is_val) if v is want]
-                if not chosen:
-                    continue
-                tokens: list[int] = []
-                for i in chosen:
-                    tokens += encodings[i].ids
-                    tokens.append(eos_id)
-                flat = np.array(tokens, dtype=np.int64)
-                if int(flat.max()) >= vocab_size:
-                    raise DataError(f"{tokenizer_dir}: token id {int(flat.max())} outside vocabulary of {vocab_size}")
-                sinks[split].write(flat.astype(dtype).tobytes())
-                if want:
-                    val_counts += np.bincount(flat, minlength=vocab_size)
-                c = counts[split]
-                c["documents"] += len(chosen)
-                c["bytes"] += sum(batch.n_bytes[i] for i in chosen)
-                c["tokens"] += int(flat.size)
+        counts, val_counts, replaced, characters = _write_splits(documents, encoder, eos_id, dtype, tokenizer_dir,
+                                                                 {"train": train_f, "val": val_f})
         # the whole domain, past the config check's sample of each file; raised inside the `with`,
         # so no .bin file is left
         check_replaced(f"domains.{domain}", f"domain {domain!r} (all of it, past the config check's sample)", replaced,
                        characters, errors, max_replaced_fraction)
 
     meta = {
-        "domain": domain,
-        "dtype": dtype.name,
-        "vocab_size": vocab_size,
-        "eos_token_id": eos_id,
-        "documents": {s: counts[s]["documents"] for s in SPLITS},
-        "bytes": {s: counts[s]["bytes"] for s in SPLITS},
-        "tokens": {s: counts[s]["tokens"] for s in SPLITS},
-        "replaced_characters": replaced,
-        "val_unigram_entropy": _entropy(val_counts),
-        "files": files,
-        "tokenizer": str(tokenizer_dir),
-        "validation_fraction": validation_fraction,
-        "seed": seed,
-        "text_field": text_field,
-        "max_bytes": max_bytes,
+        "domain": domain, "dtype": dtype.name, "vocab_size": vocab_size, "eos_token_id": eos_id,
+        **{key: {s: counts[s][key] for s in SPLITS} for key in ("documents", "bytes", "tokens")},
+        "replaced_characters": replaced, "val_unigram_entropy": _entropy(val_counts), "files": files,
+        "tokenizer": str(tokenizer_dir), "validation_fraction": validation_fraction, "seed": seed,
+        "text_field": text_field, "max_bytes": max_bytes,
     }
     # meta.json last: its presence means the .bin files beside it are complete.
     write_json(meta, out_dir / META_FILE)
     return meta
+
+
+def _write_splits(documents: Iterator[tuple[Document, bool]], encoder: Any, eos_id: int, dtype: np.dtype,
+                  tokenizer_dir: Path, sinks: dict[str, BinaryIO]) -> tuple[dict, np.ndarray, int, int]:
+    """Encode the documents (each followed by EOS) into ``sinks`` by split; returns the documents,
+    bytes and tokens of each split, how often each token id occurs in val, and the replaced and
+    all characters."""
+    vocab_size = encoder.get_vocab_size(with_added_tokens=True)
+    counts = {s: {"documents": 0, "bytes": 0, "tokens": 0} for s in SPLITS}
+    replaced = characters = 0
+    val_counts = np.zeros(vocab_size, dtype=np.int64)  # of each token id in val.bin
+    for batch in _read_ahead(_batches(documents)):
+        characters += sum(map(len, batch.texts))
+        # encode_batch_fast: ids only, no character offsets (which cost a fifth of the time)
+        encodings = encoder.encode_batch_fast(batch.texts, add_special_tokens=False)
+        replaced += batch.replaced
+        for split in SPLITS:
+            want = split == "val"
+            chosen = [i for i, v in enumerate(batch.is_val) if v is want]
+            if not chosen:
+                continue
+            tokens: list[int] = []
+            for i in chosen:
+                tokens += encodings[i].ids
+                tokens.append(eos_id)
+            flat = np.array(tokens, dtype=np.int64)
+            if int(flat.max()) >= vocab_size:
+                raise DataError(f"{tokenizer_dir}: token id {int(flat.max())} outside vocabulary of {vocab_size}")
+            sinks[split].write(flat.astype(dtype).tobytes())
+            if want:
+                val_counts += np.bincount(flat, minlength=vocab_size)
+            c = counts[split]
+            c["documents"] += len(chosen)
+            c["bytes"] += sum(batch.n_bytes[i] for i in chosen)
+            c["tokens"] += int(flat.size)
+    return counts, val_counts, replaced, characters
 
 
 def _entropy(counts: np.ndarray) -> float | None:

@@ -84,16 +84,9 @@ def _training_texts(
     stats[domain] = {"documents": documents, "bytes": used}
 
 
-def train_tokenizer(
-    domain_paths: dict[str, list[Path]],
-    vocab_size: int,
-    out_dir: Path,
-    bytes_per_domain: int,
-    validation_fraction: float,
-    seed: int,
-    text_field: str | Mapping[str, str] = "text",
-    max_bytes: Mapping[str, int | None] | None = None,
-) -> PreTrainedTokenizerFast:
+def train_tokenizer(domain_paths: dict[str, list[Path]], vocab_size: int, out_dir: Path, bytes_per_domain: int,
+                    validation_fraction: float, seed: int, text_field: str | Mapping[str, str] = "text",
+                    max_bytes: Mapping[str, int | None] | None = None) -> PreTrainedTokenizerFast:
     """Fit a byte-level BPE tokenizer on the training split of every domain.
 
     Args:
@@ -122,32 +115,13 @@ def train_tokenizer(
         DataError: no domains, too small a vocabulary or budget, or an
             unreadable corpus (see :func:`~mixopt.data.documents.iter_documents`).
     """
-    if not domain_paths:
-        raise DataError("train_tokenizer: no domains given")
-    if vocab_size < _MIN_VOCAB:
-        raise DataError(f"vocab_size must be at least {_MIN_VOCAB}, got {vocab_size}")
-    if bytes_per_domain <= 0:
-        raise DataError(f"bytes_per_domain must be positive, got {bytes_per_domain}")
-    if isinstance(text_field, str):
-        fields = {d: text_field for d in domain_paths}
-    else:
-        unknown = sorted(set(text_field) - set(domain_paths))
-        if unknown:
-            raise DataError(f"text_field names unknown domain(s) {unknown}")
-        fields = {d: text_field.get(d, "text") for d in domain_paths}
-
+    fields = _text_fields(domain_paths, vocab_size, bytes_per_domain, text_field)
     tokenizer = Tokenizer(models.BPE())
     # No prefix space: it would make decode(encode(x)) differ from x.
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=2,
-        special_tokens=[EOS_TOKEN],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS_TOKEN],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     stats: dict[str, dict] = {}
 
     def texts() -> Iterator[str]:
@@ -187,6 +161,23 @@ def train_tokenizer(
             tmp / TRAINING_STATS_FILE,
         )
     return load_tokenizer(out_dir)
+
+
+def _text_fields(domain_paths: Mapping[str, list[Path]], vocab_size: int, bytes_per_domain: int,
+                 text_field: str | Mapping[str, str]) -> dict[str, str]:
+    """Domain -> its text field, once :func:`train_tokenizer`'s arguments are checked (DataError)."""
+    if not domain_paths:
+        raise DataError("train_tokenizer: no domains given")
+    if vocab_size < _MIN_VOCAB:
+        raise DataError(f"vocab_size must be at least {_MIN_VOCAB}, got {vocab_size}")
+    if bytes_per_domain <= 0:
+        raise DataError(f"bytes_per_domain must be positive, got {bytes_per_domain}")
+    if isinstance(text_field, str):
+        return {d: text_field for d in domain_paths}
+    unknown = sorted(set(text_field) - set(domain_paths))
+    if unknown:
+        raise DataError(f"text_field names unknown domain(s) {unknown}")
+    return {d: text_field.get(d, "text") for d in domain_paths}
 
 
 def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:

@@ -78,6 +78,7 @@ class AutoStrategy(Strategy):
 
     name = "auto"
     picks_fidelity = True
+    scale_options = ("scale", "proxy")
     declared_options = {
         "proxy": opt.Option(None, "a scale name or null", lambda v: v is None or isinstance(v, str)),
         "screen": opt.positive_int(None, optional=True),

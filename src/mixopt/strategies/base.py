@@ -1,4 +1,10 @@
-"""The one interface every optimiser and baseline implements."""
+"""The one interface every optimiser and baseline implements: :class:`Strategy` proposes trials
+and recommends a mixture; :class:`Proposal`, :class:`ProposalBatch` and :class:`Recommendation`
+are what it returns.
+
+What every strategy shares lives beside it: its pool of candidates (:mod:`.pool`), the reference
+runs of the worst-excess objective (:mod:`.reference_runs`) and option declarations (:mod:`.options`).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,10 @@ from mixopt.core.constraints import Constraints, MixtureBox
 from mixopt.core.observations import at_fidelity, losses, mixtures
 from mixopt.core.problem import Fidelity, Problem
 from mixopt.core.simplex import check_mixture, is_among, project
-from mixopt.core.space import MixtureSpace, NotInSpace, common_pool, runnable_mask
+from mixopt.core.space import MixtureSpace
 from mixopt.strategies import options as opt
+from mixopt.strategies.pool import PoolMixin
+from mixopt.strategies.reference_runs import reference_runs
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,17 @@ class Recommendation:
     considered: np.ndarray | None = None
 
 
-class Strategy(abc.ABC):
+class SettingRefused(ValueError):
+    """A strategy refuses a config value. ``key`` names it: below the strategy's own key for its
+    options (``options.scale``), else from the top of the config (``objective.type``); ``reason``
+    says why (the config check prints ``config key '<key>': <reason>``)."""
+
+    def __init__(self, strategy: str, key: str, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"{strategy}: {key}: {reason}")
+        self.key, self.reason = key, reason
+
+
+class Strategy(PoolMixin, abc.ABC):
     """Proposes trials from the observations so far and recommends a mixture for the target.
 
     Args:
@@ -66,6 +84,7 @@ class Strategy(abc.ABC):
         constraints: the bounds and repetition caps every proposal (at its own fidelity) and the
             recommendation (at the target) keep to, and the outcome constraint against the
             reference; ``None``: none.
+        reference: the `d` mixture the user compares recommendations with (``None``: none).
         options: strategy-specific options (declared in ``declared_options``), plus the option
             every strategy takes, ``scale``: search at that (proxy) scale's full run instead of
             the target; the recommendation is then the best mixture *at that scale*, and who uses
@@ -93,6 +112,8 @@ class Strategy(abc.ABC):
     picks_fidelity: ClassVar[bool] = False
     #: option name -> its default and check; ``scale`` is added for every strategy.
     declared_options: ClassVar[Mapping[str, opt.Option]] = {}
+    #: the options that name a scale, or a list of scales, of the problem (checked against it).
+    scale_options: ClassVar[tuple[str, ...]] = ("scale",)
     #: True for strategies with a model of each domain's loss (``no_worse_than_reference`` needs one).
     models_domains: ClassVar[bool] = False
     #: False for strategies whose batches cannot take the reference runs of ``worst_excess``.
@@ -101,60 +122,55 @@ class Strategy(abc.ABC):
     weights_during_run: ClassVar[bool] = False
     #: True for strategies computed from every domain's training tokens (the token heuristics).
     needs_token_counts: ClassVar[bool] = False
+    #: True for strategies whose proposals start from ``reference`` (DoReMi's reference run).
+    searches_from_reference: ClassVar[bool] = False
 
     def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
-                 constraints: Constraints | None = None, **options: Any) -> None:
-        self.check_options(options, problem.domains)
+                 constraints: Constraints | None = None, reference: np.ndarray | None = None,
+                 **options: Any) -> None:
+        self.check_options(options, problem)
         self.problem = problem
         self.seed = int(seed)
         self.options = opt.resolve(self.all_options(), options)
         self.fidelity = problem.fidelity(self.options["scale"])
         self.constraints = constraints or Constraints(problem)
-        if self.constraints.no_worse_than_reference is not None and not self.models_domains:
-            raise ValueError(f"{self.name}: constraints.no_worse_than_reference needs a model of each domain's "
-                             "loss, which this strategy lacks (gp, mfms and multiscale have one)")
-        if problem.objective_kind == "worst_excess" and not self.runs_references:
-            raise ValueError(f"{self.name}: the worst_excess objective needs reference runs this strategy's "
-                             "batches cannot take")
+        self.check_problem(problem, self.constraints)
         self.candidates: np.ndarray | None = None
         self.available: dict[Fidelity, np.ndarray] | None = None
-        self.reference: np.ndarray | None = None
+        self.reference: np.ndarray | None = None if reference is None else np.asarray(reference, dtype=float)
         if space is not None:
             self._restrict(space)
-
-    def _restrict(self, space: MixtureSpace) -> None:
-        """Take ``candidates`` and ``available`` from ``space`` and the constraints (see the class
-        docstring)."""
-        fidelities, target = self.fidelities(), self.problem.target
-        if not self.picks_fidelity:
-            everywhere = list(dict.fromkeys([*fidelities, target]))
-            pool = common_pool(space, everywhere, name=self.name)
-            if pool is not None:
-                pool = pool[np.all([self.box(f).contains(pool) for f in everywhere], axis=0)]
-                if len(pool) == 0:
-                    raise NotInSpace(f"{self.name}: no recorded mixture keeps to the constraints")
-            self.candidates = pool
-            return
-        pool = common_pool(space, [target], name=self.name)
-        if pool is None:
-            return
-        pool = pool[self.box(target).contains(pool)]
-        if len(pool) == 0:
-            raise NotInSpace(f"{self.name}: no mixture recorded at the target keeps to the constraints")
-        available = {f: runnable_mask(space, pool, f) & self.box(f).contains(pool) for f in fidelities}
-        if not any(mask.any() for mask in available.values()):
-            raise ValueError(f"{self.name}: none of the target's mixtures can run at "
-                             f"{[(f.scale, f.steps) for f in fidelities]}")
-        self.candidates, self.available = pool, available
 
     @classmethod
     def all_options(cls) -> dict[str, opt.Option]:
         return {**COMMON_OPTIONS, **cls.declared_options}
 
     @classmethod
-    def check_options(cls, options: Mapping[str, Any], domains: tuple[str, ...] | list[str]) -> None:
-        """Raise ValueError naming an unknown or bad option."""
+    def check_options(cls, options: Mapping[str, Any], problem: Problem) -> None:
+        """ValueError naming an unknown or bad option; :class:`SettingRefused` (key
+        ``options.<name>``) for a scale option that names no scale of ``problem``."""
         opt.check(cls.name, cls.all_options(), options)
+        scales = list(problem.full_steps)
+        for option in cls.scale_options:
+            value = options.get(option)
+            if isinstance(value, str) and value not in scales:
+                raise SettingRefused(cls.name, f"options.{option}", f"{value!r} is not a scale; scales are {scales}",
+                                     f"{cls.name}: option {option!r}: unknown scale {value!r}; scales are {scales}")
+            unknown = [s for s in value if s not in scales] if isinstance(value, list) else []
+            if unknown:
+                raise SettingRefused(cls.name, f"options.{option}", f"{unknown} not among the scales {scales}")
+
+    @classmethod
+    def check_problem(cls, problem: Problem, constraints: Constraints) -> None:
+        """:class:`SettingRefused` naming the config key when the strategy cannot serve the
+        problem's objective or its constraints."""
+        if constraints.no_worse_than_reference is not None and not cls.models_domains:
+            raise SettingRefused(cls.name, "constraints.no_worse_than_reference",
+                                 f"needs a model of each domain's loss, which strategy {cls.name!r} lacks; "
+                                 "use gp, mfms or multiscale")
+        if problem.objective_kind == "worst_excess" and not cls.runs_references:
+            raise SettingRefused(cls.name, "objective.type", f"worst_excess needs reference runs that strategy "
+                                 f"{cls.name!r} cannot interleave with its batches")
 
     def fidelities(self) -> list[Fidelity]:
         """The fidelities this strategy may propose trials at."""
@@ -183,8 +199,10 @@ class Strategy(abc.ABC):
                 projected += 1
         if projected:
             batch.diagnostics["projected_onto_constraints"] = projected
-        if self.problem.objective_kind == "worst_excess":
-            batch.proposals = self._with_reference_runs(observations, batch.proposals)
+        if self.problem.objective_kind == "worst_excess":  # the runs it is measured against
+            swaps = reference_runs(observations, batch.proposals, self.problem, self.constraints)
+            ref = np.asarray(self.problem.objective_reference, dtype=float)
+            batch.proposals = [Proposal(ref, swaps[k]) if k in swaps else p for k, p in enumerate(batch.proposals)]
         return batch
 
     @abc.abstractmethod
@@ -229,30 +247,6 @@ class Strategy(abc.ABC):
             return w
         return np.vstack([w, ref[None]])
 
-    def _with_reference_runs(self, observations: pd.DataFrame, proposals: list[Proposal]) -> list[Proposal]:
-        """The worst-excess objective of a run needs the reference mixture's losses at its scale
-        and step: where neither the observations nor the batch run the reference that far, the
-        batch's last trial at that scale becomes the reference (at the longest run asked there)."""
-        ref = self.problem.objective_reference
-        assert ref is not None
-        ok = observations[observations["status"] == "ok"] if len(observations) else observations
-        out = list(proposals)
-        for scale in dict.fromkeys(p.fidelity.scale for p in out):
-            at = [k for k, p in enumerate(out) if p.fidelity.scale == scale]
-            steps = max(out[k].fidelity.steps for k in at)
-            ran = ok[ok["scale"] == scale] if len(ok) else ok
-            ran = ran[is_among(mixtures(ran, self.problem), ref[None])] if len(ran) else ran
-            done = len(ran) and float(pd.to_numeric(ran["step"]).max()) >= steps
-            if done or any(is_among(ref[None], out[k].mixture[None])[0] and out[k].fidelity.steps >= steps for k in at):
-                continue
-            fidelity = Fidelity(scale, steps)
-            broken = self.constraints.check(ref, fidelity)
-            if broken:
-                raise ValueError(f"objective worst_excess: the reference mixture cannot run at {scale}, {steps} "
-                                 f"steps: {'; '.join(broken)}")
-            out[at[-1]] = Proposal(np.asarray(ref, dtype=float), fidelity)
-        return out
-
     def proposals_at(self, mixtures_: np.ndarray, fidelity: Fidelity | None = None) -> list[Proposal]:
         """`n x d` mixtures -> proposals at ``fidelity`` (default: the strategy's)."""
         out = []
@@ -260,32 +254,6 @@ class Strategy(abc.ABC):
             check_mixture(w, self.problem.domains)
             out.append(Proposal(w, fidelity or self.fidelity))
         return out
-
-    def snap(self, mixtures_: np.ndarray) -> np.ndarray:
-        """`n x d` mixtures -> the nearest candidates (L1); unchanged when any mixture may run."""
-        w = np.atleast_2d(mixtures_)
-        if self.candidates is None:
-            return w
-        gaps = np.abs(w[:, None, :] - self.candidates[None, :, :]).sum(-1)
-        return self.candidates[gaps.argmin(axis=1)]
-
-    def runnable(self, fidelity: Fidelity) -> np.ndarray:
-        """The candidates that can run at ``fidelity`` inside its constraints (`k x d`)."""
-        assert self.candidates is not None
-        if self.available is None or fidelity not in self.available:
-            return self.candidates[self.box(fidelity).contains(self.candidates)]
-        return self.candidates[self.available[fidelity]]
-
-    def unobserved(self, observations: pd.DataFrame, fidelity: Fidelity | None = None) -> np.ndarray:
-        """Candidates that can run at ``fidelity`` (default: the strategy's) without a trial there
-        yet (`k x d`; all of them if none are left, since then only repeats remain)."""
-        fidelity = fidelity or self.fidelity
-        pool = self.runnable(fidelity)
-        seen = mixtures(at_fidelity(observations, fidelity), self.problem)
-        if len(seen) == 0:
-            return pool
-        fresh = pool[~is_among(pool, seen)]
-        return fresh if len(fresh) else pool
 
     def initial_design(self, n: int, iteration: int, observations: pd.DataFrame | None = None,
                        fidelity: Fidelity | None = None) -> list[Proposal]:

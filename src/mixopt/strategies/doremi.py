@@ -31,6 +31,7 @@ class DoReMi(Strategy):
     name = "doremi"
     weights_during_run = True
     runs_references = False
+    searches_from_reference = True
     declared_options = {"step_size": opt.positive_number(1.0), "smoothing": opt.number_in(0.0, 1.0, 1e-3)}
 
     def _phases(self, observations: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | None]:

@@ -19,11 +19,12 @@ class Fixed(Strategy):
                                               lambda v: isinstance(v, dict))}
 
     @classmethod
-    def check_options(cls, options, domains) -> None:
+    def check_options(cls, options, problem) -> None:
         mixture = options.get("mixture")
         if not isinstance(mixture, dict):
             raise ValueError(f"fixed: 'mixture' must map every domain to a weight, got {mixture!r}")
-        super().check_options(options, domains)
+        super().check_options(options, problem)
+        domains = problem.domains
         unknown = sorted(set(mixture) - set(domains))
         missing = sorted(set(domains) - set(mixture))
         if unknown or missing:

@@ -31,8 +31,8 @@ from mixopt.core.observations import at_fidelity, losses, mixtures
 from mixopt.core.problem import Fidelity
 from mixopt.core.simplex import project
 from mixopt.strategies import options as opt
-from mixopt.strategies.base import ProposalBatch, Recommendation, fallback
-from mixopt.strategies.gp_model import DTYPE, GPModelStrategy, Outputs
+from mixopt.strategies.base import ProposalBatch, Recommendation
+from mixopt.strategies.gp_model import DTYPE, GPModelStrategy, Outputs, posterior_recommendation
 
 
 class GPStrategy(GPModelStrategy):
@@ -175,20 +175,19 @@ class GPStrategy(GPModelStrategy):
             },
         )
 
-    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+    def too_few(self, n: int) -> tuple[Fidelity, str] | None:
+        if n < self.options["min_observations"]:
+            return self.fidelity, f"too few successful trials ({n}) to fit the GP"
+        return None
+
+    def answer_from(self, model: SingleTaskGP, X: torch.Tensor, observations: pd.DataFrame,
+                    outputs: Outputs) -> Recommendation:
         """The mixture minimising the posterior mean of the objective at the strategy's fidelity.
 
         The optimiser's answer competes with every observed mixture, so the recommendation is
         never worse (under the model) than the best trial; from a pool, the candidate with the
-        lowest posterior mean. Falls back to the best observed mixture when too few trials
-        succeeded to fit the GP. ``per_domain=False``: one GP on the objective, no per-domain losses.
+        lowest posterior mean.
         """
-        outputs = self.outputs(objective_only=not per_domain and self.no_worse is None)
-        X, _ = self.training_data(observations, outputs)
-        if len(X) < self.options["min_observations"]:
-            return fallback(observations, self.problem, self.fidelity,
-                            f"too few successful trials ({len(X)}) to fit the GP")
-        model = self.fit(observations, outputs)
         box = self.answer_box()
         if self.candidates is not None:
             candidates = torch.tensor(self.candidates, dtype=DTYPE)
@@ -202,19 +201,13 @@ class GPStrategy(GPModelStrategy):
             observed = X.numpy()[box.contains(X.numpy())]
             candidates = torch.tensor(self.with_reference(np.vstack([project(optimum.numpy()), observed])),
                                       dtype=DTYPE)
-        prediction = self.predict(model, candidates, outputs)
-        best, checked = int(np.argmin(prediction["objective_mean"])), {}
-        if self.no_worse is not None:
-            best, checked = self.keep_no_worse(model, candidates.numpy(), prediction["objective_mean"])
+        prediction, best, checked = self.lowest_mean(model, candidates, candidates.numpy(), outputs)
         source = ("the pool of candidates" if self.candidates is not None else "optimiser" if best == 0
                   else "an observed trial" if best <= len(observed) else "the reference")
-        return Recommendation(
+        return posterior_recommendation(
+            prediction, best,
             mixture=candidates[best].numpy(),
             fidelity=self.fidelity,
-            objective=float(prediction["objective_mean"][best]),
-            objective_std=float(prediction["objective_std"][best]),
-            losses=prediction["loss_mean"][best],
-            loss_std=prediction["loss_std"][best],
             method="GP posterior mean minimum",
             considered=candidates.numpy(),
             details={

@@ -25,7 +25,7 @@ from mixopt.core.problem import Fidelity, Problem
 from mixopt.gp.means import LawMean
 from mixopt.laws import LAWS, LawFitError, make_law
 from mixopt.strategies import options as opt
-from mixopt.strategies.base import Strategy
+from mixopt.strategies.base import Recommendation, Strategy, fallback
 from mixopt.strategies.law import runs_from_observations
 from mixopt.strategies.posterior import JointPosterior
 
@@ -214,6 +214,45 @@ class GPModelStrategy(Strategy):
         return LawMean(fn, Y.mean(dim=0), Y.std(dim=0).clamp_min(1e-9),
                        batch_shape=torch.Size([m]) if m > 1 else torch.Size())
 
+    def hyperparameters(self, model: SingleTaskGP, outputs: Outputs) -> dict[str, Any]:
+        """What a person should see of the fitted GP's hyper-parameters (default: the noise)."""
+        return {"noise": model.likelihood.noise.detach().reshape(-1).tolist()}
+
+    # -- the answer ----------------------------------------------------------------------------
+
+    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+        """The answer of the GP fitted on ``observations`` (:meth:`answer_from`); the best observed
+        mixture while too few trials succeeded to fit it (:meth:`too_few`). ``per_domain=False``:
+        one GP on the objective, no per-domain losses (unless no_worse_than_reference needs them)."""
+        outputs = self.outputs(objective_only=not per_domain and self.no_worse is None)
+        X, _ = self.training_data(observations, outputs)
+        short = self.too_few(len(X))
+        if short is not None:
+            fidelity, note = short
+            return fallback(observations, self.problem, fidelity, note)
+        return self.answer_from(self.fit(observations, outputs), X, observations, outputs)
+
+    def too_few(self, n: int) -> tuple[Fidelity, str] | None:
+        """Where the best observed mixture is the answer instead, and why, when ``n`` rows are too
+        few to fit the GP on; ``None``: enough (here, at least 2; the target's best observed)."""
+        return (self.problem.target, "too few observations to fit the GP") if n < 2 else None
+
+    @abc.abstractmethod
+    def answer_from(self, model: SingleTaskGP, X: torch.Tensor, observations: pd.DataFrame,
+                    outputs: Outputs) -> Recommendation:
+        """The answer of ``model``, fitted on `n x D` inputs ``X`` of ``observations``."""
+
+    def lowest_mean(self, model: SingleTaskGP, X: torch.Tensor, mixtures_: np.ndarray,
+                    outputs: Outputs) -> tuple[dict[str, np.ndarray], int, dict[str, Any]]:
+        """The posterior (:meth:`predict`) at `k x D` inputs ``X`` of the `k x d` ``mixtures_``, the
+        index of the lowest objective mean (under ``no_worse_than_reference``: among the mixtures
+        that meet it, :meth:`keep_no_worse`) and best_mixture.yaml's account of that constraint."""
+        prediction = self.predict(model, X, outputs)
+        best, checked = int(np.argmin(prediction["objective_mean"])), {}
+        if self.no_worse is not None:
+            best, checked = self.keep_no_worse(model, mixtures_, prediction["objective_mean"])
+        return prediction, best, checked
+
     def predict(self, model: SingleTaskGP, X: torch.Tensor, outputs: Outputs) -> dict[str, np.ndarray]:
         """Posterior of `n x D` inputs: per-domain mean/std (`n x e`, NaN for a domain not
         modelled, or every domain when only the objective is) and objective mean/std (`n`)."""
@@ -352,3 +391,11 @@ class GPModelStrategy(Strategy):
             objective_cov=objective_cov.numpy(),
             model=f"{self.name} model" + (f" at proxy scale {fidelity.scale}" if fidelity else " at the target"),
         )
+
+
+def posterior_recommendation(prediction: dict[str, np.ndarray], k: int, **fields: Any) -> Recommendation:
+    """A recommendation with the objective and losses of row ``k`` of a :meth:`~GPModelStrategy.predict`
+    ``prediction`` (``fields``: the rest of :class:`~mixopt.strategies.base.Recommendation`)."""
+    return Recommendation(objective=float(prediction["objective_mean"][k]),
+                          objective_std=float(prediction["objective_std"][k]),
+                          losses=prediction["loss_mean"][k], loss_std=prediction["loss_std"][k], **fields)

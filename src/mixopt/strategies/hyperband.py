@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mixopt.core.observations import losses as loss_matrix
-from mixopt.core.observations import mixtures, own_trials
+from mixopt.core.observations import mixtures, own_trials, successful
 from mixopt.core.problem import Fidelity
 from mixopt.core.simplex import is_among, same_mixture
 from mixopt.strategies import options as opt
@@ -149,7 +149,8 @@ class HyperbandStrategy(Strategy):
             raise ValueError("hyperband: no successful trial to recommend from")
         w = self.mixture(incumbent)
         ok = own_trials(observations)
-        ok = ok[(ok["status"] == "ok") & (ok["scale"] == self.fidelity.scale)]
+        ok = successful(ok)
+        ok = ok[ok["scale"] == self.fidelity.scale]
         ok = ok[is_among(mixtures(ok, self.problem), w[None])]
         row = ok.loc[[ok["step"].astype(float).idxmax()]]
         fidelity = Fidelity(self.fidelity.scale, int(row["step"].iloc[0]))
@@ -169,7 +170,7 @@ def _trials(observations: pd.DataFrame, problem) -> dict[tuple[int, int], dict[s
         return out
     for (iteration, trial), rows in observations.groupby(["iteration", "trial"], sort=True):
         last = rows.iloc[[-1]]
-        objective = float(last["objective"].iloc[0]) if (rows["status"] == "ok").all() else math.nan
+        objective = float(last["objective"].iloc[0]) if len(successful(rows)) == len(rows) else math.nan
         out[(int(iteration), int(trial))] = {
             "mixture": mixtures(last, problem)[0], "steps": int(last["max_steps"].iloc[0]),
             "objective": objective if math.isfinite(objective) else math.nan,

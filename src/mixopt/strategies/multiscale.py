@@ -1,7 +1,7 @@
 """Multi-scale BO that learns how far each proxy scale can be trusted: the default with several scales.
 
-It keeps :class:`~mixopt.strategies.mfms.MFMSStrategy`'s acquisition (expected improvement of the
-*target* objective per cost of a run, over a grid of scales x run lengths) and changes two things
+It shares ``mfms``'s acquisition (expected improvement of the *target* objective per cost of a run,
+over a grid of scales x run lengths; :mod:`mixopt.strategies.multifidelity`) and changes two things
 that made the paper's model fail on problems it was not tuned on:
 
 - **The model.** Instead of a stationary RBF over log model size with a mean linear in the
@@ -31,22 +31,23 @@ from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scal
 from gpytorch.kernels import ConstantKernel, IndexKernel, LinearKernel, RBFKernel
 from scipy.stats import norm
 
-from mixopt.core.observations import mixtures
+from mixopt.core.observations import mixtures, successful
 from mixopt.core.problem import Fidelity
 from mixopt.core.simplex import is_among
 from mixopt.gp.means import TaskLinearMean
 from mixopt.strategies import options as opt
-from mixopt.strategies.base import Recommendation, fallback
-from mixopt.strategies.gp_model import Outputs
-from mixopt.strategies.mfms import MFMSStrategy
+from mixopt.strategies.base import Recommendation
+from mixopt.strategies.gp_model import Outputs, posterior_recommendation
+from mixopt.strategies.multifidelity import ACQUISITION_OPTIONS, MultiFidelityGPStrategy
 
 #: the shortest run of the grid is this fraction of its scale's full run (the step input spans it)
 SHORTEST_FRACTION = 0.25
 
 
-class MultiScaleStrategy(MFMSStrategy):
-    """Options: those of ``mfms`` about the grid and the acquisition (``scales``, ``step_fractions``,
-    ``cooling_iterations``, ``raw_samples``, ``min_observations``, ``max_checkpoints``), and:
+class MultiScaleStrategy(MultiFidelityGPStrategy):
+    """Options: those of the grid and the acquisition (``scales``, ``step_fractions``,
+    ``cooling_iterations``, ``raw_samples``, ``min_observations``, ``max_checkpoints``: see
+    :class:`~mixopt.strategies.multifidelity.MultiFidelityGPStrategy`), and:
         switch_confidence: the posterior probability that another mixture beats the best one run
             at the target, needed to recommend it instead.
     """
@@ -55,8 +56,8 @@ class MultiScaleStrategy(MFMSStrategy):
     # the task covariance has flat directions: without a cap L-BFGS spends thousands of steps there
     fit_options = {"maxiter": 100}
     declared_options = {
-        **{k: v for k, v in MFMSStrategy.declared_options.items()
-           if k in ("scales", "cooling_iterations", "raw_samples", "min_observations", "max_checkpoints")},
+        **{k: ACQUISITION_OPTIONS[k]
+           for k in ("scales", "cooling_iterations", "raw_samples", "min_observations", "max_checkpoints")},
         # full runs only: a run still yields all its checkpoints, and under the bench's charging
         # rule a partial run at the target is paid for but is never a candidate answer
         "step_fractions": opt.unit_fractions([1.0]),
@@ -108,7 +109,7 @@ class MultiScaleStrategy(MFMSStrategy):
         model = SingleTaskGP(X, Y, covar_module=covar, mean_module=mean, outcome_transform=Standardize(m=m))
         return model
 
-    def hyperparameters(self, model: SingleTaskGP) -> dict[str, Any]:
+    def hyperparameters(self, model: SingleTaskGP, outputs: Outputs) -> dict[str, Any]:
         """The model's correlation of each scale with the target, at the same mixture (what the
         model trusts each proxy for)."""
         tasks, target = self.tasks(), self.problem.target
@@ -122,14 +123,10 @@ class MultiScaleStrategy(MFMSStrategy):
         return {"correlation_with_target": {s: round(c, 4) for s, c in zip(tasks, corr)},
                 "noise": model.likelihood.noise.detach().reshape(-1).tolist()}
 
-    def answer(self, observations: pd.DataFrame, per_domain: bool = True) -> Recommendation:
+    def answer_from(self, model: SingleTaskGP, X: torch.Tensor, observations: pd.DataFrame,
+                    outputs: Outputs) -> Recommendation:
         """The best mixture run at the target, unless another observed one (or the reference) is
         better with probability >= ``switch_confidence`` (from the joint posterior of the two)."""
-        outputs = self.outputs(objective_only=not per_domain and self.no_worse is None)
-        X, _ = self.training_data(observations, outputs)
-        if len(X) < 2:
-            return fallback(observations, self.problem, self.problem.target, "too few observations to fit the GP")
-        model = self.fit(observations, outputs)
         target = self.problem.target
         seen = self.with_reference(self._observed_mixtures(observations, self.box(target)))
         p_no_worse = None
@@ -137,7 +134,8 @@ class MultiScaleStrategy(MFMSStrategy):
             p_no_worse = self.probability_no_worse(model, seen)
             kept = self.no_worse_kept(p_no_worse)
             seen, p_kept = seen[kept], p_no_worse[kept]
-        ok = observations[(observations["status"] == "ok") & (observations["scale"] == target.scale)]
+        ok = successful(observations)
+        ok = ok[ok["scale"] == target.scale]
         at_target = is_among(seen, mixtures(ok, self.problem)) if len(ok) else np.zeros(len(seen), dtype=bool)
         inputs = self.inputs(seen, target)
         mean, cov = self.objective_posterior(model, inputs.unsqueeze(0), outputs, noisy=False)
@@ -158,13 +156,11 @@ class MultiScaleStrategy(MFMSStrategy):
         checked: dict[str, Any] = {}
         if p_no_worse is not None:
             checked = self.no_worse_details(p_no_worse, float(p_kept[choice]))
-        return Recommendation(
-            mixture=seen[choice], fidelity=target,
-            objective=float(prediction["objective_mean"][0]), objective_std=float(prediction["objective_std"][0]),
-            losses=prediction["loss_mean"][0], loss_std=prediction["loss_std"][0],
+        return posterior_recommendation(
+            prediction, 0, mixture=seen[choice], fidelity=target,
             method="multi-scale GP (scales as correlated tasks): best run at the target unless confidently beaten",
             considered=seen,
             details={"checkpoints_used": len(X), "target_scale_trained": trained, "note": note,
-                     **checked, **self.hyperparameters(model)},
+                     **checked, **self.hyperparameters(model, outputs)},
         )
 

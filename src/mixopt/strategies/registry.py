@@ -25,6 +25,8 @@ from mixopt.strategies.sobol import SobolSearch
 from mixopt.strategies.token_heuristics import Natural, Temperature, UniMax
 from mixopt.strategies.uniform import Uniform
 
+#: config name (``strategy.name``; the class's ``name``) -> strategy class. The schema's
+#: ``strategy_name`` enum lists the same names (tests/test_registry.py checks both ways).
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
     AutoStrategy, RandomSearch, Uniform, Fixed, GPStrategy, MFMSStrategy, MultiScaleStrategy, HyperbandStrategy,
     DataMixingLawStrategy, BiMixStrategy, ScalingLawStrategy, RegMixStrategy, SobolSearch, Natural, Temperature,
@@ -38,15 +40,14 @@ def strategy_class(name: str) -> type[Strategy]:
         raise ValueError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}") from None
 
 
-def check_strategy_options(name: str, options: Mapping[str, Any], domains: list[str] | tuple[str, ...]) -> None:
-    strategy_class(name).check_options(dict(options), tuple(domains))
-
-
 def make_strategy(name: str, problem: Problem, seed: int, options: Mapping[str, Any] | None = None,
-                  space: MixtureSpace | None = None, constraints: Constraints | None = None) -> Strategy:
+                  space: MixtureSpace | None = None, constraints: Constraints | None = None,
+                  reference: np.ndarray | None = None) -> Strategy:
     """``space``: which mixtures may run at each fidelity (a back end; ``None``: any mixture);
-    ``constraints``: bounds, repetition caps, the outcome constraint (``None``: none)."""
-    return strategy_class(name)(problem, seed=seed, space=space, constraints=constraints, **dict(options or {}))
+    ``constraints``: bounds, repetition caps, the outcome constraint (``None``: none);
+    ``reference``: the `d` mixture recommendations are compared with (and may be)."""
+    return strategy_class(name)(problem, seed=seed, space=space, constraints=constraints, reference=reference,
+                                **dict(options or {}))
 
 
 def strategy_from_settings(settings: StrategySettings, problem: Problem, seed: int,
@@ -54,6 +55,4 @@ def strategy_from_settings(settings: StrategySettings, problem: Problem, seed: i
                            constraints: Constraints | None = None) -> Strategy:
     """The strategy a config names, restricted to what ``space`` can run and to ``constraints``;
     ``reference``: the `d` mixture recommendations are compared with (and may be)."""
-    strategy = make_strategy(settings.name, problem, seed, settings.options, space, constraints)
-    strategy.reference = None if reference is None else np.asarray(reference, dtype=float)
-    return strategy
+    return make_strategy(settings.name, problem, seed, settings.options, space, constraints, reference)

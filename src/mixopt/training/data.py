@@ -62,7 +62,7 @@ def load_run_data(spec: TrainSpec, shard_dirs: Mapping[str, Path]) -> RunData:
     context = spec.shape.context
     windows = {}
     for name, d in dirs.items():
-        w = eval_windows(load_tokens(d, "val"), context, spec.eval_tokens)
+        w = eval_windows(load_tokens(d, "val"), context, spec.training.eval_tokens)
         if len(w) == 0:
             raise ValueError(f"domain {name!r}: val.bin has fewer than context+1 = {context + 1} tokens to evaluate on")
         if int(w.max()) >= vocab_size:

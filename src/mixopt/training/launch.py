@@ -82,7 +82,7 @@ def run_trial_processes(spec: TrainSpec, shard_dirs: Mapping[str, Path], out_pat
     with tempfile.TemporaryDirectory(prefix="mixopt-trial-") as tmp:
         error_file = Path(tmp) / "error.json"
         env = {**os.environ, "TORCHELASTIC_ERROR_FILE": str(error_file), "PYTHONUNBUFFERED": "1",
-               "OMP_NUM_THREADS": str(spec.threads)}
+               "OMP_NUM_THREADS": str(spec.training.threads)}
         log(f"training in {processes} process{'es' if processes > 1 else ''}: "
             f"{' '.join(command[:-1])} <job: spec, shards, {out_path.name}>")
         oom_before = oom_kills()

@@ -59,7 +59,7 @@ def empty_metrics(spec: TrainSpec | None) -> dict[str, Any]:
         "device": None,
         "processes": spec.shape.gpus if spec else None,
         "dtype": None,
-        "compiled": spec.compile if spec else None,
+        "compiled": spec.training.compile if spec else None,
         "checkpoints": [],
         "domain_sequences": {},
         "domain_epochs": {},

@@ -28,7 +28,7 @@ from mixopt.training.spec import TrainSpec
 
 __all__ = ["RESUME_FORMAT", "load_resume", "rank_state", "restore_resume", "resume_key", "save_model", "save_resume"]
 
-RESUME_FORMAT = 2
+RESUME_FORMAT = 3  # 3: the spec holds its training settings as one section
 
 
 def resume_key(spec: TrainSpec, shard_dirs: Mapping[str, Path]) -> str:
@@ -40,7 +40,9 @@ def resume_key(spec: TrainSpec, shard_dirs: Mapping[str, Path]) -> str:
         files = {f.name: f.stat().st_size for f in sorted(d.glob("*.bin"))}
         meta = (d / "meta.json").read_text() if (d / "meta.json").is_file() else None
         shards[name] = {"meta": meta, "files": files}
-    text = json.dumps({"format": RESUME_FORMAT, "spec": spec.to_dict(), "shards": shards}, sort_keys=True, default=str)
+    run = spec.to_dict()
+    run["training"].pop("resume_every")  # how often the run is saved is not part of the run
+    text = json.dumps({"format": RESUME_FORMAT, "spec": run, "shards": shards}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -8,7 +8,7 @@ same shards gives bit-identical metrics on CPU. Its defaults live in the config 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Mapping
 
 from mixopt.settings import ModelShape, TrainingSettings
@@ -22,11 +22,13 @@ class TrainSpec:
 
     ``mixture`` maps domain -> weight (>= 0, summing to 1). ``scale`` is a label for the shape
     (e.g. ``"xs"``), copied into the metrics. ``steps`` optimiser steps of
-    ``shape.batch * shape.context`` tokens each. ``n_checkpoints`` evaluations, evenly spaced,
-    the last at ``steps``. ``eval_tokens`` caps the validation tokens read per domain.
+    ``shape.batch * shape.context`` tokens each. ``training``: how it trains and is evaluated
+    (``training.checkpoints`` evaluations, evenly spaced, the last at ``steps``;
+    ``training.eval_tokens`` validation tokens read per domain at most; see
+    :class:`~mixopt.settings.TrainingSettings`, whose ``resume_every`` is not part of a run).
 
-    ``shape`` may be given as a mapping (e.g. parsed JSON); it is turned into a
-    :class:`~mixopt.settings.ModelShape`.
+    ``shape`` and ``training`` may be given as mappings (e.g. parsed JSON); they are turned into a
+    :class:`~mixopt.settings.ModelShape` and a :class:`~mixopt.settings.TrainingSettings`.
 
     ``weighting`` (``None``: the mixture holds for the whole run) changes the domain weights as
     the run goes, starting from ``mixture`` (:mod:`mixopt.training.weighting`): ``{"method":
@@ -40,36 +42,22 @@ class TrainSpec:
     shape: ModelShape
     steps: int
     seed: int
-    n_checkpoints: int
-    eval_tokens: int
-    warmup_fraction: float
-    min_lr_fraction: float
-    weight_decay: float
-    grad_clip: float
-    threads: int
-    device: str
-    precision: str = "auto"
-    compile: bool = False
+    training: TrainingSettings
     weighting: dict | None = None
     save_model: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.shape, Mapping):
             object.__setattr__(self, "shape", ModelShape.from_dict(self.shape))
-        if self.steps < 1 or self.n_checkpoints < 1 or self.eval_tokens < 1 or self.threads < 1:
-            raise ValueError(
-                f"steps, n_checkpoints, eval_tokens and threads must be >= 1, got {self.steps}, "
-                f"{self.n_checkpoints}, {self.eval_tokens}, {self.threads}"
-            )
-        if not 0.0 <= self.warmup_fraction < 1.0:
-            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
-        if not 0.0 <= self.min_lr_fraction <= 1.0:
-            raise ValueError(f"min_lr_fraction must be in [0, 1], got {self.min_lr_fraction}")
+        if isinstance(self.training, Mapping):
+            object.__setattr__(self, "training", TrainingSettings.from_dict(self.training))
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
 
     def to_dict(self) -> dict:
         """Plain values (JSON); ``TrainSpec(**spec.to_dict())`` is the same spec."""
         return {**self.__dict__, "mixture": dict(self.mixture), "shape": self.shape.to_dict(),
-                "weighting": None if self.weighting is None else dict(self.weighting)}
+                "training": asdict(self.training), "weighting": None if self.weighting is None else dict(self.weighting)}
 
     @classmethod
     def from_settings(cls, mixture: Mapping[str, float], scale: str, shape: ModelShape, steps: int, seed: int,
@@ -78,25 +66,8 @@ class TrainSpec:
         """The run of ``mixture`` at ``scale`` (of ``shape``) for ``steps`` steps, trained and
         evaluated as the ``training`` settings say (``training.resume_every`` is not part of a
         run: it says how often the run is saved, see :func:`mixopt.training.trial.run_trial`)."""
-        return cls(
-            mixture=dict(mixture),
-            scale=scale,
-            shape=shape,
-            steps=steps,
-            seed=seed,
-            n_checkpoints=training.checkpoints,
-            eval_tokens=training.eval_tokens,
-            warmup_fraction=training.warmup_fraction,
-            min_lr_fraction=training.min_lr_fraction,
-            weight_decay=training.weight_decay,
-            grad_clip=training.grad_clip,
-            threads=training.threads,
-            device=training.device,
-            precision=training.precision,
-            compile=training.compile,
-            weighting=None if weighting is None else dict(weighting),
-            save_model=save_model,
-        )
+        return cls(mixture=dict(mixture), scale=scale, shape=shape, steps=steps, seed=seed, training=training,
+                   weighting=None if weighting is None else dict(weighting), save_model=save_model)
 
 
 def checkpoint_steps(steps: int, n: int) -> list[int]:

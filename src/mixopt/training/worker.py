@@ -1,7 +1,9 @@
 r"""A trial's training process: ``python -m mixopt.training.worker JOB``, one process or each of torchrun's.
 
-``JOB`` is the JSON that :func:`mixopt.training.launch.job_argument` writes: the spec, the shard
-directories, the metrics path, the ids merged into the record, and the resume file and interval.
+``JOB`` is the JSON that :func:`mixopt.training.launch.run_trial_processes` puts on the command
+line (:func:`~mixopt.training.launch.worker_command`): the spec, the shard directories, the
+metrics path (``out``), the ids merged into the record (``extra``), and the resume file and
+interval.
 The process runs :func:`~mixopt.training.trial.run_trial` as the rank torchrun gave it (rank 0 of
 1 without torchrun). A Python error that escapes it (a rank of several that failed, see
 ``run_trial``) is written to ``TORCHELASTIC_ERROR_FILE`` by torch's ``record`` decorator, where the

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from mixopt.core.observations import at_fidelity, losses, mixtures
+from mixopt.core.observations import at_fidelity, losses, mixtures, successful
 from mixopt.core.problem import Fidelity, Problem
 from mixopt.core.simplex import is_among, match, mixture_key
 from mixopt.core.space import MixtureSpace
@@ -41,7 +41,7 @@ def evidence_model(strategy: Strategy, observations: pd.DataFrame,
     multi-scale when trials ran at several scales, else at the target."""
     if isinstance(strategy, GPModelStrategy):
         return strategy
-    scales = observations.loc[observations["status"] == "ok", "scale"].nunique()
+    scales = successful(observations)["scale"].nunique()
     cls = MultiScaleStrategy if scales > 1 else GPStrategy
     return cls(strategy.problem, seed=strategy.seed, space=space)
 
@@ -148,7 +148,7 @@ def transfer_pairs(table: pd.DataFrame, problem: Problem, scale: str) -> pd.Data
 
 def trained_scales(table: pd.DataFrame) -> list[str]:
     """The scales with at least one successful trial, sorted by name."""
-    return sorted(table.loc[table["status"] == "ok", "scale"].astype(str).unique().tolist())
+    return sorted(successful(table)["scale"].astype(str).unique().tolist())
 
 
 def trained_proxies(table: pd.DataFrame, problem: Problem) -> list[str]:

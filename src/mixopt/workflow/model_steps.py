@@ -27,9 +27,14 @@ from mixopt.workflow.steps import scales_by_cost
 
 def make_strategy_for(settings: Settings, backend: Backend, shard_metas: Mapping[str, str | Path] | None = None):
     """The config's strategy on ``backend`` with its reference mixture and constraints
-    (``shard_metas``: domain -> meta.json, for the natural reference and the repetition caps)."""
+    (``shard_metas``: domain -> meta.json, for the natural reference and the repetition caps).
+
+    Without the ``reference`` section (the propose rule passes it only where it shapes the search,
+    rules/common.smk) the strategy has no reference mixture.
+    """
     constraints = constraints_of(settings, backend.problem, shard_metas)
-    reference, _ = reference_mixture(settings.reference, backend.problem, shard_metas, constraints)
+    reference = (reference_mixture(settings.reference, backend.problem, shard_metas, constraints)[0]
+                 if settings.passed("reference") else None)
     return strategy_from_settings(settings.strategy, backend.problem, settings.seed, space=backend,
                                   reference=reference, constraints=constraints)
 

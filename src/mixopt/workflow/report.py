@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from mixopt.core.atomic import write_text
-from mixopt.core.observations import at_fidelity, trial_costs
+from mixopt.core.observations import at_fidelity, successful, trial_costs
 from mixopt.core.problem import Problem
 from mixopt.core.space import MixtureSpace
 from mixopt.strategies.base import Recommendation, Strategy, best_observed
@@ -60,7 +60,7 @@ def recommendation_report(rec: Recommendation, problem: Problem, table: pd.DataF
         "domains": domains,
         "trials": {
             "total": int(len(costs)),
-            "ok": int((costs["status"] == "ok").sum()),
+            "ok": len(successful(costs)),
             "failed": int((costs["status"] != "ok").sum()),
             "flops": float(costs["flops"].sum()),
         },
