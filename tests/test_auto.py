@@ -83,6 +83,7 @@ def _problem_with_proxy():
                    params={"big": 100.0, "small": 1.0})
 
 
+@pytest.mark.slow
 def test_a_proxy_that_ranks_backwards_loses_the_target_runs(tmp_path):
     """On the moving optimum the smallest proxy ranks the target pool backwards: after its first
     pick, the target runs go to exploring and the target GP, not to more proxy picks."""
@@ -95,6 +96,7 @@ def test_a_proxy_that_ranks_backwards_loses_the_target_runs(tmp_path):
     assert batch.diagnostics["arms"] != ["proxy"]
 
 
+@pytest.mark.slow
 def test_recommends_the_best_target_run_and_says_when_there_is_none(tmp_path):
     backend = _backend("near_ties", tmp_path)
     strategy = make_strategy("auto", backend.problem, 0, space=backend)
@@ -109,6 +111,7 @@ def test_recommends_the_best_target_run_and_says_when_there_is_none(tmp_path):
     assert rec.method.startswith("best run at the target")
 
 
+@pytest.mark.slow
 def test_one_scale_is_gp_at_the_target():
     from test_strategies import PROBLEM, table
 
