@@ -83,6 +83,7 @@ def _problem_with_proxy():
                    params={"big": 100.0, "small": 1.0})
 
 
+@pytest.mark.slow
 def test_a_proxy_that_ranks_backwards_is_left_for_a_larger_one_calibrated_on_the_target_runs(tmp_path):
     """On the moving optimum the smallest proxy ranks the target pool backwards: auto moves to the
     next larger proxy, first running the target runs' mixtures there; without ``climb`` the target
@@ -118,6 +119,7 @@ def test_the_ladder_climbs_only_to_scales_costing_at_most_climb_cost_of_a_target
     assert [f.scale for f in make_strategy("auto", problem, 0, {"climb": False}).ladder] == ["tiny"]
 
 
+@pytest.mark.slow
 def test_recommends_the_best_target_run_and_says_when_there_is_none(tmp_path):
     backend = _backend("near_ties", tmp_path)
     strategy = make_strategy("auto", backend.problem, 0, space=backend)
@@ -132,6 +134,7 @@ def test_recommends_the_best_target_run_and_says_when_there_is_none(tmp_path):
     assert rec.method.startswith("best run at the target")
 
 
+@pytest.mark.slow
 def test_one_scale_is_gp_at_the_target():
     from test_strategies import PROBLEM, table
 

@@ -138,6 +138,7 @@ def test_render_gcide_entry() -> None:
 # -------------------------------------------------------------- prepare
 
 
+@pytest.mark.slow  # reads the standard library's modules, twice
 def test_code_domain(tmp_path: Path) -> None:
     entry = check_prepared("code", tmp_path)
     [source] = entry["sources"]
@@ -156,7 +157,8 @@ def test_docs_domain(tmp_path: Path) -> None:
     assert entry["sources"][0]["files"] == ["pydoc_data/topics.py"]
 
 
-@pytest.mark.parametrize("name", ["books", "speeches", "reference"])
+#: the dictionary is sampled across all of its letters: its preparation reads the whole of it, twice
+@pytest.mark.parametrize("name", ["books", "speeches", pytest.param("reference", marks=pytest.mark.slow)])
 def test_fetched_domains(name: str, tmp_path: Path) -> None:
     if unfetched(name):
         pytest.skip(unfetched(name))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import yaml
 
 from conftest import REPO
 from mixopt.cli import main
 
 
+@pytest.mark.slow  # 6 bench seeds
 def test_mixopt_bench_writes_the_summary_files(tmp_path, capsys):
     out = tmp_path / "bench"
     code = main(["bench", str(REPO / "configs" / "regmix.yaml"), "--out", str(out), "--seeds", "3", "--jobs", "1",

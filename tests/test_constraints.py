@@ -119,7 +119,16 @@ def run_loop(strategy, problem: Problem, iterations: int = 3, n: int = 3, per_do
     return proposed, strategy.recommend(table, per_domain=per_domain), table
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+#: strategies whose loops below fit GPs for seconds each: in the full suite only (-m slow)
+GP_STRATEGIES = {"gp", "mfms", "multiscale"}
+
+
+def cases(names) -> list:
+    """``names`` as parameters, those of :data:`GP_STRATEGIES` marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in GP_STRATEGIES else n for n in names]
+
+
+@pytest.mark.parametrize("name", cases(sorted(STRATEGIES)))
 def test_no_strategy_proposes_or_recommends_outside_the_bounds_and_caps(name):
     problem = law_problem()
     constraints = law_constraints(problem, every_domain=STRATEGIES[name].needs_token_counts)
@@ -173,7 +182,7 @@ def table_backend(table: RunTable, **objective) -> TableBackend:
     return TableBackend(table, problem_from_table(table, TargetSettings.from_dict({"scale": "T"}), spec))
 
 
-@pytest.mark.parametrize("name", ["random", "gp", "multiscale", "dml", "hyperband"])
+@pytest.mark.parametrize("name", cases(["random", "gp", "multiscale", "dml", "hyperband"]))
 def test_pool_strategies_keep_to_the_constraints(name):
     backend = table_backend(law_table())
     problem = backend.problem
@@ -255,6 +264,7 @@ def true_worst(w: np.ndarray) -> float:
     return float(law(w, "T", STEPS)[0].max())
 
 
+@pytest.mark.slow
 def test_gp_on_the_worst_domain_gives_a_mixture_whose_worst_domain_is_better():
     """The mean optimum starves papers; optimising the worst domain's loss does not."""
     recommended = {}
@@ -271,6 +281,7 @@ def test_gp_on_the_worst_domain_gives_a_mixture_whose_worst_domain_is_better():
     assert true_worst(recommended["worst"]) < true_worst(recommended["linear"]) - 0.005
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gp", "multiscale"])
 def test_no_worse_than_reference_keeps_every_domain_near_the_reference(name):
     """Uniform is the reference; the mean optimum is 0.036 worse on papers, beyond the 0.01 allowed."""
@@ -310,7 +321,7 @@ def test_when_no_candidate_meets_no_worse_than_reference_the_headline_says_so():
     assert "NO_WORSE_THAN_REFERENCE NOT MET: none of 40 considered" in line
 
 
-@pytest.mark.parametrize("name", ["gp", "multiscale"])
+@pytest.mark.parametrize("name", [pytest.param("gp", marks=pytest.mark.slow), "multiscale"])
 def test_worst_excess_runs_the_reference_at_every_scale_it_is_measured_at(name):
     problem = law_problem(weights=np.ones(4), objective_kind="worst_excess", objective_reference=UNIFORM)
     strategy = make_strategy(name, problem, 0, FAST[name] | {"min_observations": 4})
@@ -352,6 +363,7 @@ def test_prior_runs_become_observations_and_a_table_lacking_a_domain_is_an_error
         prior_metrics(path, problem)
 
 
+@pytest.mark.slow
 def test_a_warm_start_proposes_no_prior_mixture_and_reaches_the_best_with_fewer_trials(tmp_path):
     table = law_table(60, seed=9)
     backend = table_backend(table)
@@ -383,6 +395,7 @@ def test_a_warm_start_proposes_no_prior_mixture_and_reaches_the_best_with_fewer_
     assert sorted(warm)[1] < sorted(cold)[1], (warm, cold)  # the median over seeds
 
 
+@pytest.mark.slow
 def test_the_bench_scores_against_the_best_inside_the_constraints_and_refuses_what_cannot_keep_them(tmp_path):
     """`mixopt bench` under bounds and no_worse_than_reference: the goal is the best pool mixture
     inside the bounds (not the unconstrained one), strategies without per-domain models are refused

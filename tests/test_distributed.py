@@ -52,6 +52,7 @@ def two(shards, tmp_path_factory) -> dict:  # noqa: F811
     return launched(on(2), shards, tmp_path_factory.mktemp("two") / "metrics.json")
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_one_process_run(two, shards, tmp_path):  # noqa: F811
     one = launched(on(1), shards, tmp_path / "metrics.json")
     assert one["status"] == two["status"] == "ok", (one["error"], two["error"])

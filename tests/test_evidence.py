@@ -82,6 +82,7 @@ def test_the_difference_from_the_reference_uses_the_covariance_of_the_two_predic
     assert per_domain.shape == (3, 3) and np.isfinite(per_domain).all()
 
 
+@pytest.mark.slow
 def test_the_reference_can_be_the_recommendation_and_its_observed_values_are_given():
     """The objective is lowest at the uniform mixture, which ran at the target: a strategy that
     ranks the mixtures it ran picks it, and the block says so with observed values."""
@@ -99,6 +100,7 @@ def test_the_reference_can_be_the_recommendation_and_its_observed_values_are_giv
     assert "reference itself" in report["headline"]
 
 
+@pytest.mark.slow
 def test_an_unobserved_reference_is_weighed_among_the_answers():
     """The reference never ran, yet the model predicts it best: a strategy that recommends among
     the mixtures it ran also weighs the reference, and recommends it."""
@@ -110,6 +112,7 @@ def test_an_unobserved_reference_is_weighed_among_the_answers():
     assert not np.allclose(strategy.recommend(table).mixture, UNIFORM)
 
 
+@pytest.mark.slow
 def test_a_sacrificed_domain_shows_in_the_block_and_the_headline():
     """Recommended vs reference where the objective improves but domain a gets worse: a is the
     cheapest domain to give up (the mean is lowest at (0, 0.5, 0.5)), the reference has 0.6 of it."""
@@ -150,6 +153,7 @@ def test_probability_best_from_joint_samples():
     assert tie.probability_best(0) == pytest.approx(0.5, abs=0.03)
 
 
+@pytest.mark.slow
 def test_nothing_at_the_target_is_an_extrapolation_from_the_scales_trained():
     table = observations([(w, "small") for w in mixtures(8, seed=6)])
     strategy = make_strategy("mfms", PROBLEM, 0, {"raw_samples": 64}, reference=UNIFORM)

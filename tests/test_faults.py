@@ -101,12 +101,20 @@ def test_gpus_that_do_not_divide_the_batch(tmp_path, tiny_config, capsys):
     refused(tmp_path, tiny_config, capsys, "config key 'scales.nano.gpus'", "global batch of 4 rows")
 
 
+BAD_YAML = "seed: 0\ndomains:\n  books: {builtin: books\nbudget: {iterations: 2}\n"
+
+
 def test_yaml_syntax_error_names_file_line_and_column(tmp_path, capsys):
     path = tmp_path / "config.yaml"
-    path.write_text("seed: 0\ndomains:\n  books: {builtin: books\nbudget: {iterations: 2}\n")
+    path.write_text(BAD_YAML)
     assert main(["check", str(path)]) == 2
     assert f"config file {path}, line 4, column 7: not valid YAML" in capsys.readouterr().err
-    # the workflow's own config.yaml (no --configfile): the Snakefile names them before Snakemake parses it
+
+
+@pytest.mark.slow
+def test_the_snakefile_names_a_yaml_syntax_error_before_snakemake_parses_it(tmp_path):
+    """The workflow's own config.yaml (no --configfile), through real Snakemake."""
+    (tmp_path / "config.yaml").write_text(BAD_YAML)
     proc = subprocess.run([*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
                            "--cores", "1", "--dry-run"], capture_output=True, text=True)
     assert proc.returncode != 0
@@ -197,6 +205,7 @@ def test_nan_trial_is_recorded_with_its_step(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_out_of_memory_trial_is_recorded_and_named(tmp_path):
     """A trial whose process runs out of host memory (an address-space limit, as a cgroup's OOM
     would refuse allocations) is recorded as failed, reason `out of memory`."""
@@ -284,6 +293,7 @@ def test_a_stopped_job_records_nothing_and_its_rerun_resumes(tmp_path):
     assert "resume: continuing from step" in out and "status: ok" in out, out[-2000:]
 
 
+@pytest.mark.slow
 def test_a_training_process_killed_alone_is_recorded_and_the_job_goes_on(tmp_path):
     """SIGKILL to the training process only (the kernel does this; here the test does): the job
     lives, records the trial as failed with what killed it, and ends normally."""
@@ -329,6 +339,7 @@ def memory_cgroup(limit_bytes: int):
     pytest.skip("no memory cgroup can be made here (needs root and a writable cgroup memory controller)")
 
 
+@pytest.mark.slow
 def test_a_trial_killed_by_the_oom_killer_is_recorded_as_out_of_memory(tmp_path):
     """The job in a memory cgroup of 1 GB, as SLURM limits a job, and a batch that needs more: the
     kernel's OOM killer kills the training process (it, not the job, by its oom_score_adj), and
@@ -429,6 +440,7 @@ def break_proposals(workdir: Path, trials: list[int]) -> None:
     table.to_csv(path, index=False)
 
 
+@pytest.mark.slow
 def test_failed_trial_on_the_console_and_the_loop_goes_on(report_run):
     """The report's run (conftest.py): a person hand-edits one trial of iteration 1 into weights
     summing to 1.5. It is recorded as failed, said on the console as it happens, when its iteration
@@ -449,6 +461,7 @@ def test_failed_trial_on_the_console_and_the_loop_goes_on(report_run):
     assert json.loads((results / "iter_1/trial_3/metrics.json").read_text())["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_every_trial_failing_stops_the_loop_at_once(tmp_path):
     """A person breaks every trial of iteration 0: each says so on the console, then the loop stops
     with the error, the logs and the rerun command, before anything is proposed or recommended."""

@@ -58,6 +58,7 @@ def test_dml_strategy_finds_the_optimum_of_data_that_follow_its_law():
     assert rec.method == "dml law minimiser"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gp", "mfms"])
 def test_a_law_as_the_gp_prior_mean(name):
     options = {"prior_mean": "dml"} | ({"raw_samples": 64, "num_restarts": 2, "mc_samples": 32} if name == "gp"

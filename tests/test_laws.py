@@ -278,7 +278,8 @@ def test_one_mixture_only_is_a_clear_error(law):
         law.fit(runs)
 
 
-@pytest.mark.parametrize("law", ALL_LAWS, ids=lambda law: law.name)
+@pytest.mark.parametrize("law", [pytest.param(law, marks=pytest.mark.slow) if law is ALL_LAWS[3] else law
+                                 for law in ALL_LAWS], ids=lambda law: law.name)  # the joint law's fit: seconds
 def test_predict_before_fit_is_an_error_and_after_fit_gives_m_x_e(law):
     with pytest.raises(RuntimeError, match=rf"^{law.name}: predict before fit"):
         law.predict(np.full((1, 3), 1 / 3), 1e8, 1e9)

@@ -57,6 +57,7 @@ def test_batch_is_on_the_simplex_and_distinct():
     assert len({tuple(np.round(x, 6)) for x in w}) == 4
 
 
+@pytest.mark.slow
 def test_a_cheap_fidelity_that_is_as_informative_is_preferred():
     # the landscape is identical at both sizes and every step, so the 100x cheaper scale wins
     batch = strategy().propose(observations(), 2, iteration=1)

@@ -104,6 +104,7 @@ def test_a_law_the_data_cannot_identify_is_recorded_not_dropped(tmp_path, capsys
     assert "dml: could not be fitted" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_law_informed_gp_keeps_the_laws_extrapolation_and_reports_its_uncertainty(config, tmp_path):
     from mixopt.laws.gp import GPLaw
     from mixopt.laws.scaling import ScalingLaw
@@ -126,6 +127,7 @@ def test_law_informed_gp_keeps_the_laws_extrapolation_and_reports_its_uncertaint
     assert mean.shape == std.shape == (5, len(DOMAINS)) and (std > 0).all()
 
 
+@pytest.mark.slow
 def test_a_predictor_past_its_data_says_so_and_each_predictor_is_bounded(config, tmp_path, capsys):
     """Two sizes fitted (S, M), L and XL predicted (3x and 10x larger): a law with a power law in
     N extrapolates within a bounded error; regression trees cannot extrapolate, and must say their
@@ -143,6 +145,7 @@ def test_a_predictor_past_its_data_says_so_and_each_predictor_is_bounded(config,
         assert (objective.loc[predictor, "mre"] < bound).all(), (predictor, objective.loc[predictor, "mre"])
 
 
+@pytest.mark.slow
 def test_the_gp_alone_says_when_it_extrapolates_past_its_fitted_sizes(config, tmp_path):
     """The GP alone has no size law (real runs two sizes up: 90-121% off, where dml was 2.5% off);
     on a law's residual, the law carries the size trend."""

@@ -38,6 +38,7 @@ def run(report_run):
     return report_run  # conftest.py: shared with the fault matrix (tests/test_faults.py)
 
 
+@pytest.mark.slow
 def test_the_run_has_proxy_target_and_failed_trials(run):
     obs = pd.read_csv(run / "results/observations.csv")
     trials = obs.groupby(["iteration", "trial"]).first()
@@ -52,6 +53,7 @@ def test_the_run_has_proxy_target_and_failed_trials(run):
     assert {"observed", "predicted", "predicted_std", "model"} <= set(predictions.columns)
 
 
+@pytest.mark.slow
 def test_every_figure_is_written(run):
     for name in FIGURES:
         png = run / "results/summary" / name
@@ -59,6 +61,7 @@ def test_every_figure_is_written(run):
         assert png.stat().st_size > 20_000, name
 
 
+@pytest.mark.slow
 def test_the_report_embeds_every_figure_with_its_caption(run):
     page = (run / "report.html").read_text()
     assert len(page) > 1_000_000  # the report's scripts and the embedded results

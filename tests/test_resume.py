@@ -20,7 +20,7 @@ from mixopt.training.trial import run_trial, train_proxy
 from test_train import quiet, shards, spec  # noqa: F401  (shards is a fixture)
 
 TIMING = ("wall_time_s", "tokens_per_second")
-STEPS, EVERY = 240, 20
+STEPS, EVERY = 120, 10
 
 # One trial in a child process, as a Snakemake job runs it; argv: out_path, spec as JSON, shard dirs
 # as JSON, resume_every, and optionally a file the run waits for after its first resume checkpoint
@@ -73,6 +73,7 @@ def uninterrupted(shards, tmp_path_factory) -> dict:  # noqa: F811
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_killed_job_resumes_to_identical_metrics(uninterrupted, shards, tmp_path):  # noqa: F811
     out = tmp_path / "trial_0" / "metrics.json"
     resume = out.with_name("resume.pt")
@@ -98,13 +99,13 @@ def test_killed_job_resumes_to_identical_metrics(uninterrupted, shards, tmp_path
 
 
 def test_resume_after_an_evaluation_checkpoint_keeps_it(uninterrupted, shards, tmp_path):  # noqa: F811
-    """A resume file written after the first evaluation (step 60 of 240) carries the evaluated
-    checkpoint and the train losses since, in process: stop by an exception at step 100."""
+    """A resume file written after the first evaluation (step 30 of 120) carries the evaluated
+    checkpoint and the train losses since, in process: stop by an exception at step 50."""
     out, resume = tmp_path / "metrics.json", tmp_path / "resume.pt"
     with pytest.raises(Preempted):
-        train_proxy(spec(steps=STEPS), shards, log=stop_at(100), resume=resume, resume_every=EVERY)
+        train_proxy(spec(steps=STEPS), shards, log=stop_at(50), resume=resume, resume_every=EVERY)
     state = torch.load(resume, weights_only=True)
-    assert state["step"] == 80 and [c["step"] for c in state["checkpoints"]] == [60]
+    assert state["step"] == 40 and [c["step"] for c in state["checkpoints"]] == [30]
     resumed = run_trial(spec(steps=STEPS), shards, out, extra={"trial": 0}, log=quiet, resume=resume,
                         resume_every=EVERY)
     assert without_timing(resumed) == without_timing(uninterrupted)

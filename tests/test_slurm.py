@@ -125,6 +125,7 @@ def test_memory_follows_the_trials_scale(tmp_path):
         assert built == {name: proxy_params(shape, vocab) for name, shape in [("small", small), ("big", big), ("odd", odd)]}
 
 
+@pytest.mark.slow
 def test_slurm_profile_runs_trials_as_gpu_jobs_like_a_local_run(slurm_cluster, tmp_path, tiny_config, capsys):
     config = tiny_config
     # One iteration of two trials: two iterations took 250-280 s on a loaded 2-core machine, where

@@ -49,6 +49,7 @@ def status_text(project_dir: Path, capsys) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_finished_loop_shows_every_iteration_done_and_the_best_and_recommended_objectives(finished_loop, capsys):
     status = loop_status(finished_loop)
     observations = pd.read_csv(finished_loop / "results/observations.csv")
@@ -75,6 +76,7 @@ def test_a_finished_loop_shows_every_iteration_done_and_the_best_and_recommended
     assert len(text.splitlines()) <= 24  # one screen
 
 
+@pytest.mark.slow
 def test_a_running_and_a_pending_trial_keep_their_iteration_open(project, capsys):
     running, pending = project / "results/iter_0/trial_2", project / "results/iter_0/trial_1"
     for trial in (running, pending):
@@ -105,6 +107,7 @@ def test_a_running_and_a_pending_trial_keep_their_iteration_open(project, capsys
     assert "recommendation: none yet" in text
 
 
+@pytest.mark.slow
 def test_a_failed_trial_is_listed_with_its_reason_on_one_line(project, capsys):
     path = project / "results/iter_0/trial_1/metrics.json"
     record = json.loads(path.read_text())
@@ -124,6 +127,7 @@ def test_a_failed_trial_is_listed_with_its_reason_on_one_line(project, capsys):
     assert failed_line.endswith("...") and len(failed_line) < 140
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content, reason", [
     ('{"status": "ok"}', "metrics.json malformed: status ok without a mixture"),
     ('[1, 2]', "metrics.json malformed: a list, not a mapping"),
@@ -137,6 +141,7 @@ def test_a_malformed_metrics_file_shows_its_trial_failed_with_the_reason(project
     assert f"failed  iter 0 trial 1: {reason}" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content, reason", [
     ("trial,steps,w_a\n0,10,1.0\n", "unreadable (no column(s) ['scale'])"),
     (b"\xff\xfe\x00garbage\xff", "unreadable ("),
@@ -156,6 +161,7 @@ def test_no_results_prints_one_line_and_a_missing_directory_exits_2(tmp_path, ca
     assert "is not a directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_status_loads_no_torch(finished_loop):
     code = ("import sys; from mixopt.cli import main; main(['status', sys.argv[1]]); "
             "heavy = [m for m in ('torch', 'transformers', 'botorch') if m in sys.modules]; "

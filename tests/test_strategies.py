@@ -55,8 +55,13 @@ def constraints(name: str) -> Constraints | None:
     return Constraints(PROBLEM, tokens_available={"web": 8e6, "code": 4e6, "books": 2e6, "papers": 1e6})
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-@pytest.mark.parametrize("iteration", [0, 1])
+#: their proposals from observations fit GPs with the default effort (seconds): in the full suite only
+SLOW_AFTER_DESIGN = {"auto", "gp"}
+
+
+@pytest.mark.parametrize("iteration, name", [
+    pytest.param(iteration, name, marks=pytest.mark.slow) if iteration and name in SLOW_AFTER_DESIGN else (iteration, name)
+    for iteration in (0, 1) for name in sorted(STRATEGIES)])
 def test_proposals_on_simplex_at_target(name, iteration):
     """Failed trials in the observations (status failed, no losses) are ignored, not fatal."""
     if name == "hyperband" and iteration:
@@ -93,6 +98,7 @@ def test_random_differs_per_iteration_and_repeats_per_seed():
     assert not np.allclose(a[0].mixture, c[0].mixture)
 
 
+@pytest.mark.slow
 def test_gp_proposals_reproducible_distinct_and_model_based():
     obs = table(8)
     first = make_strategy("gp", PROBLEM, 7, FAST_GP).propose(obs, 3, 1)
@@ -105,6 +111,7 @@ def test_gp_proposals_reproducible_distinct_and_model_based():
     assert set(first.diagnostics["hyperparameters"]) == set(DOMAINS)
 
 
+@pytest.mark.slow
 def test_gp_recommendation_beats_design_on_known_function():
     """On a smooth known loss the GP's recommended mixture is better than the best trial it saw."""
     obs = table(16)

@@ -102,6 +102,7 @@ def _tiny_suite(tmp_path, strategies: dict, seeds: int = 2, **synthetic) -> str:
     return _suite_file(tmp_path, problems, strategies, seeds=seeds)
 
 
+@pytest.mark.slow
 def test_the_random_baseline_is_found_by_name_not_label(tmp_path):
     suite = load_suite(_tiny_suite(tmp_path, {"rs": {"name": "random"}, "u": {"name": "uniform"}}),
                        out_dir=tmp_path / "out", base_dir=tmp_path)
@@ -132,6 +133,7 @@ def test_a_seed_that_never_reaches_counts_as_the_cap_and_is_marked(tmp_path):
     assert ">= 10.0" in text and "0.00x" not in text and "infx" not in text
 
 
+@pytest.mark.slow
 def test_a_pool_smaller_than_the_design_charges_each_mixture_once(tmp_path):
     suite = load_suite(_tiny_suite(tmp_path, {"random": {"name": "random"}}, seeds=1, target_pool=2),
                        out_dir=tmp_path / "out", base_dir=tmp_path)
@@ -140,6 +142,7 @@ def test_a_pool_smaller_than_the_design_charges_each_mixture_once(tmp_path):
     assert seeds["runs_spent"].max() == pytest.approx(2.0)  # a 2-mixture pool, a design of 4
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_the_seeds_already_done(tmp_path):
     path = _tiny_suite(tmp_path, {"random": {"name": "random"}, "u": {"name": "uniform"}})
     suite = load_suite(path, out_dir=tmp_path / "out", base_dir=tmp_path)

@@ -86,6 +86,7 @@ def test_smooth_function_is_learnt(fitted):
     assert fitted.predict(w[0], 3e7, 5e7).shape == (1, 2)
 
 
+@pytest.mark.slow
 def test_held_out_r2_is_scored_on_unseen_runs():
     # every run's losses are noise: only a model scored on rows it trained on could explain them
     table = make_table(noise_loss, seed=1)

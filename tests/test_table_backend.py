@@ -32,9 +32,9 @@ def in_pool(w: np.ndarray, pool: np.ndarray) -> bool:
 
 
 @pytest.mark.parametrize("name, options", [
-    ("random", {}), ("uniform", {}), ("gp", {"min_observations": 3, "raw_samples": 64}),
+    ("random", {}), ("uniform", {}), pytest.param("gp", {"min_observations": 3, "raw_samples": 64}, marks=pytest.mark.slow),
     ("fixed", {"mixture": {d: (1.0 if d == "pile_cc" else 0.0) for d in load_regmix().mixture_domains}}),
-    ("random", {"scale": "1M"}), ("gp", {"scale": "1M", "min_observations": 3}),
+    ("random", {"scale": "1M"}), pytest.param("gp", {"scale": "1M", "min_observations": 3}, marks=pytest.mark.slow),
 ])
 def test_pool_mode_never_proposes_or_recommends_outside_the_table(name, options):
     config = regmix_config(strategy={"name": name, "options": options})
@@ -99,6 +99,7 @@ def test_table_config_errors_name_the_key(changes, message):
         check_config(config)
 
 
+@pytest.mark.slow
 def test_mfms_gets_the_target_pool_with_a_mask_of_what_each_fidelity_recorded():
     # mixture c was never run at the small scale S: mfms may propose it at T only
     table = hand_table()

@@ -24,6 +24,8 @@ from conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
+pytestmark = pytest.mark.slow  # every test here runs real Snakemake jobs
+
 
 def start_snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`snakemake` on the workflow in ``workdir`` with its config.yaml, started in the background
