@@ -56,7 +56,7 @@ def without_timing(metrics: dict) -> dict:
 
 
 def child(out: Path, s: TrainSpec, shard_dirs: dict, every: int = EVERY, hold: Path | None = None) -> subprocess.Popen:
-    spec_json = json.dumps({**s.__dict__, "shape": s.shape.to_dict()})
+    spec_json = json.dumps(s.to_dict())
     dirs = json.dumps({k: str(v) for k, v in shard_dirs.items()})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", CHILD, str(out), spec_json, dirs, str(every),
