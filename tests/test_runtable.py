@@ -55,7 +55,7 @@ def test_long_format_round_trip(tmp_path):
         again = read_run_table(tmp_path / name)
         assert again.mixture_domains == table.mixture_domains and again.eval_domains == table.eval_domains
         pd.testing.assert_frame_equal(again.wide(), table.wide(), check_dtype=False)
-    assert load_table(TableSettings.from_dict({"format": "long", "path": "runs.csv"}), tmp_path).scales() == table.scales()
+    assert load_table(TableSettings.from_dict({"format": "long", "path": "runs.csv", "setting": "5Mix", "name": "dclm"}), tmp_path).scales() == table.scales()
 
 
 def _long(**changes) -> pd.DataFrame:
