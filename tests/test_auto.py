@@ -44,9 +44,25 @@ def test_iteration_0_screens_at_the_cheapest_proxy_and_then_one_target_run_per_i
     assert strategy.proxy == backend.problem.fidelity("20M")
     records = _run(backend, strategy, iterations=4)
     by_iteration = [[r["scale"] for r in records if r["iteration"] == it] for it in range(4)]
-    assert by_iteration[0] == ["20M"] * 4
+    # the screen: as many 20M runs as cost one target run, at most 10 per dimension and the pool there
+    problem = backend.problem
+    per_run = problem.cost(strategy.proxy) / problem.cost(problem.target)
+    pool = len(backend.mixtures_at(strategy.proxy))
+    assert by_iteration[0] == ["20M"] * max(4, min(int(1 / per_run), 10 * problem.dim, pool))
     for scales in by_iteration[1:]:
         assert sorted(scales) == ["1B", "20M"]
+
+
+def test_the_screen_costs_screen_cost_target_runs():
+    from mixopt.core.problem import Problem
+
+    # a proxy run costs a tenth of a target run; at most 10 per dimension: 30
+    problem = Problem(("a", "b", "c"), np.full(3, 1 / 3), Fidelity("big", 100), full_steps={"small": 100},
+                      step_flops={"big": 600.0, "small": 60.0}, params={"big": 100.0, "small": 10.0})
+    for screen_cost, runs in ((0.1, 2), (0.5, 5), (1.0, 10), (2.0, 20), (10.0, 30)):
+        strategy = make_strategy("auto", problem, 0, {"screen_cost": screen_cost})
+        assert strategy._screen_size(strategy.proxy, 2) == runs, screen_cost
+    assert make_strategy("auto", problem, 0, {"screen": 3})._screen_size(problem.fidelity("small"), 2) == 3
 
 
 def test_the_first_target_run_is_the_proxy_models_favourite(tmp_path):

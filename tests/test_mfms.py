@@ -98,3 +98,26 @@ def test_a_long_history_is_thinned_to_max_checkpoints_keeping_every_runs_last():
     assert set(kept.groupby("trial")["step"].min()) == {100}  # 2 per run: the first and the last
     assert thinned_checkpoints(rows.head(30), 1000).all()
     assert thinned_checkpoints(rows, 300).sum() == 500  # never below one per run
+
+
+def test_the_pruned_scores_pick_what_scoring_every_mixture_picks():
+    """``scores`` skips mixtures whose bound (EI at the target with the target's own sd) is below
+    the best exact score: its argmax is the argmax of every mixture scored at every fidelity."""
+    s, obs = strategy(), observations(n_small=12, n_large=3)
+    outputs = s.outputs(objective_only=True)
+    model = s.fit(obs, outputs)
+    grid = s.grid()
+    best = s.incumbent(model, obs, outputs)
+    w = s._mixture_candidates(model, obs, 0, outputs, s.box(PROBLEM.target))
+    unit = s.cost(PROBLEM.target)
+    for alpha in (1.0, 0.5, 0.0):
+        divisor = np.array([(s.cost(f) / unit) ** alpha for f in grid])
+        done = s._already_observed(obs, w, grid)
+        every = np.stack([s.value_of_observing(model, w, f, best, outputs) / divisor[i] for i, f in enumerate(grid)])
+        every[done] = -np.inf
+        pruned = s.scores(model, w, grid, best, outputs, np.ones(len(w)), divisor, done)
+        assert np.unravel_index(np.argmax(pruned), pruned.shape) == np.unravel_index(np.argmax(every), every.shape)
+        scored = np.isfinite(pruned)
+        assert np.allclose(pruned[scored], every[scored])
+        assert (every[~scored & ~done] <= pruned.max()).all()  # what was skipped could not have won
+        assert not scored.any(axis=0).all()  # and some mixtures were skipped

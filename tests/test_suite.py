@@ -158,3 +158,10 @@ def test_a_rerun_skips_the_seeds_already_done(tmp_path):
     assert len(again) == 6
     pd.testing.assert_frame_equal(again[again["seed"] < 2].reset_index(drop=True)[first.columns].drop(columns="seconds"),
                                   first.drop(columns="seconds"), check_like=True)
+    # a strategy added to the suite file runs alone: the others' seeds stay done
+    more = load_suite(_tiny_suite(tmp_path, {"random": {"name": "random"}, "u": {"name": "uniform"},
+                                             "s": {"name": "sobol"}}),
+                      out_dir=tmp_path / "out", base_dir=tmp_path)
+    said.clear()
+    run_suite(dataclasses.replace(more, seeds=3), tmp_path / "out", base_dir=tmp_path, log=said.append)
+    assert any("6 seeds already done" in line and "3 to run" in line for line in said), said

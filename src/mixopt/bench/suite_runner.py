@@ -20,6 +20,7 @@ Files: ``seeds.csv``, ``summary.csv``, ``curves.csv``, ``curves.png`` (one panel
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -74,8 +75,12 @@ def _prepare(problem: SuiteProblem, out_dir: Path, base_dir: str) -> dict[str, A
 
 
 def fingerprint(problem: SuiteProblem, spec: Any, relative_epsilon: float) -> str:
-    """What a finished seed's result depends on, hashed: the problem's settings and the strategy."""
-    return hashlib.sha1(repr((problem.settings, spec, relative_epsilon)).encode()).hexdigest()[:16]
+    """What a finished seed's result depends on, hashed: the problem's settings and the strategy.
+    Not the suite's other strategies, its seed count or its jobs: adding a strategy or seeds to a
+    suite reruns nothing already done."""
+    settings = dataclasses.replace(problem.settings, bench=dataclasses.replace(
+        problem.settings.bench, strategies={}, seeds=0, jobs=0))
+    return hashlib.sha1(repr((settings, spec, relative_epsilon)).encode()).hexdigest()[:16]
 
 
 def _seed_row(curve: pd.DataFrame, facts: dict, relative: float) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 What a careful person does by hand, as a portfolio of three arms that propose *target* runs:
 
 - **proxy**: the mixture the proxy scale's GP ranks best among those not yet run at the
-  target (the cheapest scale first). Proxy runs are nearly free, so iteration 0 screens there (no target run) and every later
-  iteration spends the batch's other slots on the proxy (qLogNEI at the proxy, as ``gp`` with
-  ``scale`` would).
+  target (the cheapest scale first). Iteration 0 screens there (no target run): a space-filling
+  design of as many proxy runs as cost ``screen_cost`` target runs (at least the batch, at most
+  10 per dimension), so that the first proxy pick rests on a fitted model, not on a handful of
+  runs, at a price bounded in target runs. Every later iteration spends the batch's other slots
+  on the proxy (qLogNEI at the proxy, as ``gp`` with ``scale`` would).
 - **target**: the target-only GP's qLogNEI pick (``gp``), once the target runs can fit it.
 - **explore**: the unrun target mixture nearest to the next point of a scrambled Sobol sequence on
   the simplex (the space-filling design gp and mfms start from).
@@ -63,7 +65,9 @@ class AutoStrategy(Strategy):
     """Options:
         proxy: the proxy scale to screen at (default: the cheapest scale cheaper than the target
             where mixtures can run); ``null`` with a single scale.
-        screen: proxy runs in iteration 0 (default: the iteration's batch size).
+        screen: proxy runs in iteration 0 (default: from ``screen_cost``).
+        screen_cost: what iteration 0's screen may cost, in target runs: that many target runs'
+            compute in proxy runs, at least the batch and at most 10 per dimension of the mixture.
         target_runs: target runs per iteration after the screen while the proxy is trusted (the rest
             of the batch runs at the proxy).
         explore_every: every k-th target run explores (space-filling), whatever the skills say.
@@ -82,6 +86,7 @@ class AutoStrategy(Strategy):
     declared_options = {
         "proxy": opt.Option(None, "a scale name or null", lambda v: v is None or isinstance(v, str)),
         "screen": opt.positive_int(None, optional=True),
+        "screen_cost": opt.positive_number(1.0),
         "target_runs": opt.positive_int(1),
         "explore_every": opt.integer_at_least(2, 4),
         "min_skill": opt.number_in(-1.0, 1.0, 0.2),
@@ -301,11 +306,22 @@ class AutoStrategy(Strategy):
         ran = mixtures(self._runs_at(observations, proxy), self.problem)
         return w[~is_among(w, ran)] if len(ran) and len(w) else w
 
+    def _screen_size(self, proxy: Fidelity, n: int) -> int:
+        """Proxy runs of iteration 0's screen: the ``screen`` option, else as many as cost
+        ``screen_cost`` target runs, at least the batch ``n`` and at most 10 per dimension (the
+        rule of thumb for a space-filling design a GP is fitted on: Loeppky, Sacks and Welch 2009)."""
+        if self.options["screen"] is not None:
+            return self.options["screen"]
+        affordable = int(self.options["screen_cost"] * self.problem.cost(self.problem.target) / self.problem.cost(proxy))
+        size = max(n, min(affordable, 10 * self.problem.dim))
+        pool = self.proxy_gps[proxy.scale].candidates if self.space is not None else None
+        return size if pool is None else max(n, min(size, len(pool)))
+
     def _screen(self, observations: pd.DataFrame, proxy: Fidelity, n: int, iteration: int) -> ProposalBatch:
         """A batch at ``proxy``: the target runs' mixtures (calibration, on a proxy climbed to),
         then the proxy GP's qLogNEI picks up to ``screen`` (iteration 0) or ``n`` runs."""
         calibrate = self._calibration(observations, proxy)
-        size = (self.options["screen"] or n) if iteration == 0 else n
+        size = self._screen_size(proxy, n) if iteration == 0 else n
         proposals = self.proposals_at(calibrate, proxy) if len(calibrate) else []
         rest = size - len(proposals)
         if rest > 0:
