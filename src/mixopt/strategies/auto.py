@@ -307,19 +307,23 @@ class AutoStrategy(Strategy):
         return w[~is_among(w, ran)] if len(ran) and len(w) else w
 
     def _screen_size(self, proxy: Fidelity, n: int) -> int:
-        """Proxy runs of iteration 0's screen: the ``screen`` option, else as many as cost
-        ``screen_cost`` target runs, at least the batch ``n`` and at most 10 per dimension (the
-        rule of thumb for a space-filling design a GP is fitted on: Loeppky, Sacks and Welch 2009)."""
+        """Runs of iteration 0's screen at ``proxy``: the ``screen`` option, else as many
+        as cost ``screen_cost`` target runs, at least the batch ``n`` and at most 10 per dimension
+        (the rule of thumb for a space-filling design a GP is fitted on: Loeppky, Sacks and Welch
+        2009); never more than the pool there."""
         if self.options["screen"] is not None:
-            return self.options["screen"]
-        affordable = int(self.options["screen_cost"] * self.problem.cost(self.problem.target) / self.problem.cost(proxy))
-        size = max(n, min(affordable, 10 * self.problem.dim))
+            size = self.options["screen"]
+        else:
+            affordable = int(self.options["screen_cost"] * self.problem.cost(self.problem.target)
+                             / self.problem.cost(proxy))
+            size = max(n, min(affordable, 10 * self.problem.dim))
         pool = self.proxy_gps[proxy.scale].candidates if self.space is not None else None
         return size if pool is None else max(n, min(size, len(pool)))
 
     def _screen(self, observations: pd.DataFrame, proxy: Fidelity, n: int, iteration: int) -> ProposalBatch:
         """A batch at ``proxy``: the target runs' mixtures (calibration, on a proxy climbed to),
-        then the proxy GP's qLogNEI picks up to ``screen`` (iteration 0) or ``n`` runs."""
+        then the proxy GP's picks (a space-filling design while it has too few runs to fit), up to
+        :meth:`_screen_size` runs in iteration 0 and ``n`` later."""
         calibrate = self._calibration(observations, proxy)
         size = self._screen_size(proxy, n) if iteration == 0 else n
         proposals = self.proposals_at(calibrate, proxy) if len(calibrate) else []
