@@ -4,10 +4,9 @@ What a careful person does by hand, as a portfolio of three arms that propose *t
 
 - **proxy**: the mixture the proxy scale's GP ranks best among those not yet run at the
   target (the cheapest scale first). Iteration 0 screens there (no target run): a space-filling
-  design of as many proxy runs as cost ``screen_cost`` target runs (at least the batch, at most
-  10 per dimension), so that the first proxy pick rests on a fitted model, not on a handful of
-  runs, at a price bounded in target runs. Every later iteration spends the batch's other slots
-  on the proxy (qLogNEI at the proxy, as ``gp`` with ``scale`` would).
+  design of the batch's size, or of as many proxy runs as cost ``screen_cost`` target runs. Every
+  later iteration spends the batch's other slots on the proxy (qLogNEI at the proxy, as ``gp``
+  with ``scale`` would).
 - **target**: the target-only GP's qLogNEI pick (``gp``), once the target runs can fit it.
 - **explore**: the unrun target mixture nearest to the next point of a scrambled Sobol sequence on
   the simplex (the space-filling design gp and mfms start from).
@@ -65,9 +64,10 @@ class AutoStrategy(Strategy):
     """Options:
         proxy: the proxy scale to screen at (default: the cheapest scale cheaper than the target
             where mixtures can run); ``null`` with a single scale.
-        screen: proxy runs in iteration 0 (default: from ``screen_cost``).
+        screen: proxy runs in iteration 0 (default: the batch, or from ``screen_cost``).
         screen_cost: what iteration 0's screen may cost, in target runs: that many target runs'
-            compute in proxy runs, at least the batch and at most 10 per dimension of the mixture.
+            compute in proxy runs, at least the batch and at most 10 per dimension of the mixture
+            (default: none; the screen is the batch).
         target_runs: target runs per iteration after the screen while the proxy is trusted (the rest
             of the batch runs at the proxy).
         explore_every: every k-th target run explores (space-filling), whatever the skills say.
@@ -86,7 +86,7 @@ class AutoStrategy(Strategy):
     declared_options = {
         "proxy": opt.Option(None, "a scale name or null", lambda v: v is None or isinstance(v, str)),
         "screen": opt.positive_int(None, optional=True),
-        "screen_cost": opt.positive_number(1.0),
+        "screen_cost": opt.positive_number(None),
         "target_runs": opt.positive_int(1),
         "explore_every": opt.integer_at_least(2, 4),
         "min_skill": opt.number_in(-1.0, 1.0, 0.2),
@@ -310,9 +310,11 @@ class AutoStrategy(Strategy):
         """Runs of iteration 0's screen at ``proxy``: the ``screen`` option, else as many
         as cost ``screen_cost`` target runs, at least the batch ``n`` and at most 10 per dimension
         (the rule of thumb for a space-filling design a GP is fitted on: Loeppky, Sacks and Welch
-        2009); never more than the pool there."""
+        2009), else the batch; never more than the pool there."""
         if self.options["screen"] is not None:
             size = self.options["screen"]
+        elif self.options["screen_cost"] is None:
+            size = n
         else:
             affordable = int(self.options["screen_cost"] * self.problem.cost(self.problem.target)
                              / self.problem.cost(proxy))
