@@ -293,11 +293,13 @@ class GPModelStrategy(Strategy):
         """Objective (a loss) mean `... x k` and covariance `... x k x k` at `... x k x D` inputs:
         exact for an objective linear in the outputs; else from quasi-MC samples (the worst
         domain's loss is not Gaussian)."""
-        if outputs.linear:
-            with torch.no_grad():
+        with torch.no_grad():  # a summary for scoring, never differentiated
+            if outputs.linear:
                 post = model.posterior(X, posterior_transform=outputs.negated_objective(), observation_noise=noisy)
-            return -post.mean.squeeze(-1), post.mvn.covariance_matrix
-        f = outputs.objective_of(self._samples(model, X, noisy), self.reference_offsets(model, outputs))
+                # detached: gpytorch may hand back caches built while fitting, with their graph
+                return -post.mean.squeeze(-1).detach(), post.mvn.covariance_matrix.detach()
+            f = outputs.objective_of(self._samples(model, X, noisy), self.reference_offsets(model, outputs))
+        f = f.detach()
         centred = f - f.mean(dim=0)
         return f.mean(dim=0), torch.einsum("s...i,s...j->...ij", centred, centred) / (len(f) - 1)
 
