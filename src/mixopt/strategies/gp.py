@@ -24,6 +24,7 @@ from botorch.acquisition.monte_carlo import qSimpleRegret
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
 from botorch.optim import optimize_acqf, optimize_acqf_discrete
+from botorch.optim.initializers import initialize_q_batch
 from botorch.sampling import SobolQMCNormalSampler
 
 from mixopt.core.constraints import MixtureBox
@@ -125,11 +126,23 @@ class GPStrategy(GPModelStrategy):
             bounds=bounds,
             q=q,
             num_restarts=self.options["num_restarts"],
-            raw_samples=self.options["raw_samples"],
+            batch_initial_conditions=self._initial_conditions(acqf, q, seed, box),
             equality_constraints=[sum_to_one],
             options={"seed": seed},
         )
         return candidates.detach()
+
+    def _initial_conditions(self, acqf, q: int, seed: int, box: MixtureBox) -> torch.Tensor:
+        """`num_restarts x q x d` starts for the optimiser: BoTorch's own selection
+        (``initialize_q_batch``) among ``raw_samples`` q-batches drawn by the box's sampler.
+        Drawn here, not by BoTorch: under the sum-to-one equality its hit-and-run polytope
+        sampler took 70% of a 17-domain run's time, where Sobol points on the simplex are exact."""
+        raw_samples, d = self.options["raw_samples"], self.problem.dim
+        raw = torch.tensor(box.sample(raw_samples * q, seed), dtype=DTYPE).reshape(raw_samples, q, d)
+        with torch.no_grad():
+            values = torch.cat([acqf(chunk) for chunk in raw.split(64)])
+        starts, _ = initialize_q_batch(raw, values, n=min(self.options["num_restarts"], raw_samples))
+        return starts
 
     def answer_box(self) -> MixtureBox:
         """Where an answer may lie: inside the constraints at the strategy's fidelity and at the target."""
