@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO
 
-BENCHMARKS = ["train_throughput.py", "startup.py", "tokenize_throughput.py"]
+BENCHMARKS = ["train_throughput.py", "startup.py", "tokenize_throughput.py", "bench.py", "predict.py"]
 
 
 @pytest.mark.slow
