@@ -28,7 +28,7 @@ import yaml  # noqa: E402
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from markdown_table import commit, cpu_model  # noqa: E402  (the benchmarks' shared provenance)
+from mixopt.core.machine import commit, cpu_model  # noqa: E402
 from config_mutations import check_failure, from_schema, mutated, suite_failure  # noqa: E402
 from test_fuzz_config import VALID_SUITES, valid_configs  # noqa: E402
 
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "docs" / "fuzz_config.md"))
     args = parser.parse_args()
-    tested = commit()  # before the run: the code it exercised
+    tested = commit(ROOT)  # before the run: the code it exercised
     config_schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
     suite_schema = yaml.safe_load((ROOT / "schemas" / "suite.schema.yaml").read_text())
     with tempfile.TemporaryDirectory() as folder:

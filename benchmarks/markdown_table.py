@@ -7,13 +7,13 @@ there is one that a benchmark printed; rerunning the command rewrites the file.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import platform
 import shlex
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from mixopt.core.machine import commit, cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,35 +25,11 @@ def command_line() -> str:
     return shlex.join(["python", shown, *sys.argv[1:]])
 
 
-def commit() -> str:
-    """The checkout's commit, marked when its tracked files differ from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"{head} with uncommitted changes" if dirty else head
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo; elsewhere what platform reports)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def provenance(command: str | None = None) -> str:
     """One Markdown line: the command, date, commit, CPU model and core count of this run."""
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"Measured with `{command or command_line()}` on {date}, commit `{commit()}`, "
-            f"on {cpu_model()} ({os.cpu_count()} cores), Python {platform.python_version()}.")
+    return (f"Measured with `{command or command_line()}` on {date}, commit `{commit(ROOT)}`, "
+            f"on {cpu()}, Python {platform.python_version()}.")
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:

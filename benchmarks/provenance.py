@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 import markdown_table  # beside this script
+from mixopt.core.machine import cpu_model
 
 __all__ = ["ROOT", "environment", "provenance_markdown"]
 
@@ -57,7 +58,7 @@ def environment() -> dict[str, Any]:
                      "compute_capability": f"{props.major}.{props.minor}"})
     smi = _nvidia_smi()
     return {
-        "cpu": markdown_table.cpu_model(),
+        "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -3,6 +3,8 @@ compute budget, a table of the objective at the target, the worst domain and the
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -38,6 +40,7 @@ def test_the_head_to_head_spends_one_budget_per_strategy_and_writes_the_table(tm
     assert (runs / "doremi/iter_0/trial_0/model.pt").is_file()  # DoReMi's reference run at pico
     markdown = (tmp_path / "docs/head-to-head.md").read_text()
     assert "snakemake --configfile configs/compare.yaml --cores 2 compare" in markdown
+    assert f"({os.cpu_count()} cores)" in markdown and "commit " in markdown  # the machine it ran on
     assert all(f"| {s} (`" in markdown for s in table["strategy"])
 
     before = (runs / "uniform/iter_0/trial_0/metrics.json").stat().st_mtime

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -137,23 +136,14 @@ def compare_strategies(settings: Settings, shard_dirs: Mapping[str, Path], out_d
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _commit() -> str:
-    """The commit of the mixopt source in use (its checkout; ``unknown`` for an installed wheel)."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def markdown_table(table: pd.DataFrame, settings: Settings, command: str) -> str:
     """The head-to-head as Markdown, with how it was produced (command, date, commit, machine)."""
     objective = settings.objective.type
     lines = [
         "# Head-to-head on the built-in domains",
         "",
-        f"Produced by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d} (commit {_commit()}, "
-        f"{platform.machine()}, {platform.system()}); written by the command itself.",
+        f"Produced by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC (commit "
+        f"{commit(Path(__file__).parent)}, {cpu()}, {platform.system()}); written by the command itself.",
         f"Every strategy had the same compute budget, {float(settings.bench.budget_flops):.3g} FLOPs; the",
         "target is scale "
         f"`{settings.target.scale}` trained on {settings.target.tokens} tokens; objective: {objective} validation loss.",
