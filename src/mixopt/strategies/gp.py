@@ -129,6 +129,7 @@ class GPStrategy(GPModelStrategy):
             batch_initial_conditions=self._initial_conditions(acqf, q, seed, box),
             equality_constraints=[sum_to_one],
             options={"seed": seed},
+            retry_on_optimization_warning=False,  # a retry would need BoTorch's own starts
         )
         return candidates.detach()
 
