@@ -2,8 +2,9 @@
 
 Runs ``mixopt suite`` on a suite file (resumable: an interrupted run picks up where it stopped with
 the same ``--out``) and writes its table as Markdown, with the command, date, commit and machine,
-to ``docs/benchmarks/suite.md`` (``--markdown``). Compute is in target runs to best + relative
-epsilon; a seed that never reached counts as the budget cap (``>=``).
+to ``docs/benchmarks/suite.md`` (``--quick``: ``suite_quick.md``; or ``--markdown``). Compute is
+in target runs to best + relative epsilon; a seed that never reached counts as the budget cap
+(``>=``).
 
     .venv/bin/python benchmarks/suite.py                  # the full suite (configs/suite.yaml)
     .venv/bin/python benchmarks/suite.py --quick          # its quick subset
@@ -86,8 +87,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, help="seeds per strategy and problem (default: the suite's)")
     parser.add_argument("--jobs", type=int, help="worker processes (default: the suite's)")
     parser.add_argument("--out", default=str(ROOT / "results" / "suite"), help="the suite's output folder")
-    parser.add_argument("--markdown", default=str(ROOT / "docs" / "benchmarks" / "suite.md"),
-                        help="where the table goes (default docs/benchmarks/suite.md)")
+    parser.add_argument("--markdown", help="where the table goes (default docs/benchmarks/suite.md; "
+                                           "--quick: docs/benchmarks/suite_quick.md)")
     args = parser.parse_args()
     scratch = tempfile.TemporaryDirectory() if args.smoke else None
     if scratch is not None:
@@ -96,6 +97,8 @@ def main() -> int:
         args.out = str(Path(scratch.name) / "out")
         args.markdown = str(Path(scratch.name) / "suite.md")
         args.quick, args.seeds = False, None  # the smoke file is its own small suite
+    if args.markdown is None:
+        args.markdown = str(ROOT / "docs" / "benchmarks" / ("suite_quick.md" if args.quick else "suite.md"))
     t0 = time.perf_counter()
     try:
         # the flags go through the suite file's own checks (load_suite), as mixopt suite's do
