@@ -86,6 +86,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="one tiny problem, 2 seeds (seconds); writes nothing in docs")
     parser.add_argument("--seeds", type=int, help="seeds per strategy and problem (default: the suite's)")
     parser.add_argument("--jobs", type=int, help="worker processes (default: the suite's)")
+    parser.add_argument("--problems", nargs="+", help="these problems of the suite file only")
     parser.add_argument("--out", default=str(ROOT / "results" / "suite"), help="the suite's output folder")
     parser.add_argument("--markdown", help="where the table goes (default docs/benchmarks/suite.md; "
                                            "--quick: docs/benchmarks/suite_quick.md)")
@@ -103,7 +104,7 @@ def main() -> int:
     try:
         # the flags go through the suite file's own checks (load_suite), as mixopt suite's do
         suite = load_suite(args.suite, quick=args.quick, out_dir=args.out, base_dir=ROOT, seeds=args.seeds,
-                           jobs=args.jobs)
+                           jobs=args.jobs, problems=args.problems)
         summary = run_suite(suite, args.out, base_dir=ROOT)
     except ConfigError as e:
         print(f"suite.py: {e}", file=sys.stderr)

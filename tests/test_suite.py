@@ -68,6 +68,17 @@ def test_absent_table_is_skipped_with_the_reason(tmp_path):
     assert "nowhere.csv" in suite.skipped["gone"]
 
 
+def test_problems_runs_a_subset_and_names_an_unknown_problem(tmp_path):
+    problems = {"moving": {"synthetic": {"kind": "moving_optimum"}, "target": {"scale": "1B"}},
+                "ties": {"synthetic": {"kind": "near_ties"}, "target": {"scale": "1B"}}}
+    path = _suite_file(tmp_path, problems, {"random": {"name": "random"}})
+    suite = load_suite(path, out_dir=tmp_path / "out", base_dir=tmp_path, problems=["ties"])
+    assert [p.name for p in suite.problems] == ["ties"]
+    with pytest.raises(ConfigError, match=r"--problems: \['typo'\] not among the problems of .*'moving', 'ties'"):
+        load_suite(path, out_dir=tmp_path / "out2", base_dir=tmp_path, problems=["typo"])
+    assert not (tmp_path / "out2").exists()  # refused before anything is written
+
+
 @pytest.mark.slow
 def test_auto_reaches_the_known_best_and_is_never_worse_than_random(tmp_path):
     """The quick suite's three problems: a proxy optimum that moves with scale, near-ties, and a

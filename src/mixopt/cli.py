@@ -73,7 +73,7 @@ def _suite(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         suite = load_suite(args.suite, quick=args.quick, out_dir=args.out, base_dir=args.base_dir, seeds=args.seeds,
-                           jobs=args.jobs)
+                           jobs=args.jobs, problems=args.problems)
     except ConfigError as e:
         print(f"mixopt suite: {e}", file=sys.stderr)
         return 2
@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     suite.add_argument("--quick", action="store_true", help="the suite's quick subset (fewer seeds and problems)")
     suite.add_argument("--out", default="results/suite", help="output folder (default results/suite)")
     suite.add_argument("--seeds", type=int)
+    suite.add_argument("--problems", nargs="+", help="run these problems of the suite file only")
     suite.add_argument("--jobs", type=int, help="worker processes (default: the suite's jobs)")
     suite.add_argument("--base-dir", dest="base_dir", help="where relative paths in the suite start (default: cwd)")
     suite.set_defaults(run=_suite)

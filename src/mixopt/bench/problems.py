@@ -128,13 +128,15 @@ def _check_sections(raw: dict, path: str | Path) -> None:
 
 
 def load_suite(path: str | Path, quick: bool = False, out_dir: str | Path = "results/suite",
-               base_dir: str | Path | None = None, seeds: int | None = None, jobs: int | None = None) -> Suite:
+               base_dir: str | Path | None = None, seeds: int | None = None, jobs: int | None = None,
+               problems: list[str] | None = None) -> Suite:
     """Read and check a suite file; synthetic tables are written under ``out_dir/tables``.
 
     A problem whose table file is absent (e.g. a benchmark folder not on this machine) is skipped
     with the reason, not an error. Relative paths start at ``base_dir`` (default: the current
     folder). ``seeds`` and ``jobs`` (the command line's ``--seeds``, ``--jobs``) override the
-    file's, and are checked as its keys are. Raises ConfigError naming the file and key (or the
+    file's, and are checked as its keys are; ``problems`` (``--problems``) keeps those problems
+    only, in the file's order. Raises ConfigError naming the file and key (or the
     flag) of the first bad value; then nothing is left written.
     """
     raw = read_yaml(path)
@@ -154,6 +156,12 @@ def load_suite(path: str | Path, quick: bool = False, out_dir: str | Path = "res
         unknown = [n for n in chosen if n not in known]
         if unknown:
             raise ConfigError(f"{path}: suite key '{key}': unknown {unknown}; known: {list(known)}")
+    if problems is not None:
+        unknown = [n for n in problems if n not in names]
+        if unknown or not problems:
+            raise ConfigError(f"--problems: {unknown or 'none given'} not among the problems of {path}"
+                              f"{' (--quick)' if quick else ''}: {names}")
+        names = [n for n in names if n in problems]
     top = {k: raw.get(k, _schema()["properties"][k]["default"]) for k in ("seeds", "jobs", "relative_epsilon")}
     seeds = int(seeds if seeds is not None else mode.get("seeds", top["seeds"]))
     defaults = raw.get("defaults", {})
