@@ -44,7 +44,9 @@ def test_iteration_0_screens_at_the_cheapest_proxy_and_then_one_target_run_per_i
     assert strategy.proxy == backend.problem.fidelity("20M")
     records = _run(backend, strategy, iterations=4)
     by_iteration = [[r["scale"] for r in records if r["iteration"] == it] for it in range(4)]
-    assert by_iteration[0] == ["20M"] * 4  # the screen: the batch
+    problem = backend.problem
+    worth = int(problem.cost(problem.target) / problem.cost(problem.fidelity("20M")))  # one target run's
+    assert by_iteration[0] == ["20M"] * min(worth, 10 * problem.dim, 80)  # the screen; 80 mixtures at 20M
     for scales in by_iteration[1:]:
         assert sorted(scales) == ["1B", "20M"]
 
@@ -58,6 +60,7 @@ def test_the_screen_costs_screen_cost_target_runs():
     for screen_cost, runs in ((0.1, 2), (0.5, 5), (1.0, 10), (2.0, 20), (10.0, 30)):
         strategy = make_strategy("auto", problem, 0, {"screen_cost": screen_cost})
         assert strategy._screen_size(strategy.proxy, 2) == runs, screen_cost
+    assert make_strategy("auto", problem, 0)._screen_size(problem.fidelity("small"), 2) == 10  # one target run
     assert make_strategy("auto", problem, 0, {"screen": 3})._screen_size(problem.fidelity("small"), 2) == 3
 
 

@@ -89,7 +89,9 @@ def test_auto_reaches_the_known_best_and_is_never_worse_than_random(tmp_path):
                              "target": {"scale": "1B"}}}
     strategies = {"auto": {"name": "auto"}, "random": {"name": "random"},
                   "gp_proxy": {"name": "gp", "each_proxy": True, "options": {}}}
-    suite = load_suite(_suite_file(tmp_path, problems, strategies, quick={"strategies": ["auto", "random"]}),
+    # 5 seeds, as configs/suite.yaml's quick run: on 3 the moving optimum's median swings from 5 to 17
+    # target runs with the seeds drawn, for auto and random alike
+    suite = load_suite(_suite_file(tmp_path, problems, strategies, quick={"strategies": ["auto", "random"], "seeds": 5}),
                        quick=True, out_dir=tmp_path / "out", base_dir=tmp_path)
     summary = run_suite(suite, tmp_path / "out", base_dir=tmp_path, log=lambda _: None)
     ours = summary[summary["strategy"] == "auto"].set_index("problem")
@@ -104,7 +106,7 @@ def test_auto_reaches_the_known_best_and_is_never_worse_than_random(tmp_path):
     text = (tmp_path / "out" / "summary.txt").read_text()
     assert "worst vs random:" in text and "worst vs the best baseline:" in text
     seeds = pd.read_csv(tmp_path / "out" / "seeds.csv")
-    assert len(seeds) == 3 * 2 * 3 and np.isfinite(seeds["runs_spent"]).all()
+    assert len(seeds) == 3 * 2 * 5 and np.isfinite(seeds["runs_spent"]).all()
 
 
 def _tiny_suite(tmp_path, strategies: dict, seeds: int = 2, **synthetic) -> str:

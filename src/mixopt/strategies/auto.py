@@ -4,7 +4,7 @@ What a careful person does by hand, as a portfolio of three arms that propose *t
 
 - **proxy**: the mixture the proxy scale's GP ranks best among those not yet run at the
   target (the cheapest scale first). Iteration 0 screens there (no target run): a space-filling
-  design of the batch's size, or of as many proxy runs as cost ``screen_cost`` target runs. Every
+  design of as many proxy runs as cost ``screen_cost`` (one) target run, at least the batch. Every
   later iteration spends the batch's other slots on the proxy (qLogNEI at the proxy, as ``gp``
   with ``scale`` would).
 - **target**: the target-only GP's qLogNEI pick (``gp``), once the target runs can fit it.
@@ -64,10 +64,12 @@ class AutoStrategy(Strategy):
     """Options:
         proxy: the proxy scale to screen at (default: the cheapest scale cheaper than the target
             where mixtures can run); ``null`` with a single scale.
-        screen: proxy runs in iteration 0 (default: the batch, or from ``screen_cost``).
+        screen: proxy runs in iteration 0 (default: from ``screen_cost``).
         screen_cost: what iteration 0's screen may cost, in target runs: that many target runs'
-            compute in proxy runs, at least the batch and at most 10 per dimension of the mixture
-            (default: none; the screen is the batch).
+            compute in proxy runs, at least the batch and at most 10 per dimension of the mixture.
+            One target run's worth bounds what screening can cost against not screening, and a
+            cheap proxy's ranking is worth that much (10 seeds of the suite's problems: see
+            docs/strategies.md).
         target_runs: target runs per iteration after the screen while the proxy is trusted (the rest
             of the batch runs at the proxy).
         explore_every: every k-th target run explores (space-filling), whatever the skills say.
@@ -86,7 +88,7 @@ class AutoStrategy(Strategy):
     declared_options = {
         "proxy": opt.Option(None, "a scale name or null", lambda v: v is None or isinstance(v, str)),
         "screen": opt.positive_int(None, optional=True),
-        "screen_cost": opt.positive_number(None),
+        "screen_cost": opt.positive_number(1.0),
         "target_runs": opt.positive_int(1),
         "explore_every": opt.integer_at_least(2, 4),
         "min_skill": opt.number_in(-1.0, 1.0, 0.2),
@@ -310,11 +312,9 @@ class AutoStrategy(Strategy):
         """Runs of iteration 0's screen at ``proxy``: the ``screen`` option, else as many
         as cost ``screen_cost`` target runs, at least the batch ``n`` and at most 10 per dimension
         (the rule of thumb for a space-filling design a GP is fitted on: Loeppky, Sacks and Welch
-        2009), else the batch; never more than the pool there."""
+        2009); never more than the pool there."""
         if self.options["screen"] is not None:
             size = self.options["screen"]
-        elif self.options["screen_cost"] is None:
-            size = n
         else:
             affordable = int(self.options["screen_cost"] * self.problem.cost(self.problem.target)
                              / self.problem.cost(proxy))
