@@ -68,6 +68,26 @@ def test_absent_table_is_skipped_with_the_reason(tmp_path):
     assert "nowhere.csv" in suite.skipped["gone"]
 
 
+def test_each_problem_has_its_own_fingerprint(tmp_path):
+    # a seed finished on one problem must not count as finished on another (it did, when the
+    # fingerprint hashed Settings' repr, which names the sections but not their values)
+    from mixopt.bench.run import StrategySpec
+    from mixopt.bench.suite_runner import fingerprint
+
+    problems = {"mean": {"synthetic": {"kind": "near_ties"}, "target": {"scale": "1B"}},
+                "weighted": {"synthetic": {"kind": "near_ties"}, "target": {"scale": "1B"},
+                             "objective": {"type": "weighted", "weights": {"d0": 1.0}}},
+                "smaller": {"synthetic": {"kind": "near_ties"}, "target": {"scale": "200M"}}}
+    suite = load_suite(_suite_file(tmp_path, problems, {"random": {"name": "random"}}), out_dir=tmp_path / "out",
+                       base_dir=tmp_path)
+    spec = StrategySpec("random", "random", {})
+    prints = [fingerprint(p, spec, 0.1) for p in suite.problems]
+    assert len(set(prints)) == 3, prints
+    again = load_suite(_suite_file(tmp_path, problems, {"random": {"name": "random"}}), out_dir=tmp_path / "out",
+                       base_dir=tmp_path)
+    assert [fingerprint(p, spec, 0.1) for p in again.problems] == prints  # and stable across reads
+
+
 def test_problems_runs_a_subset_and_names_an_unknown_problem(tmp_path):
     problems = {"moving": {"synthetic": {"kind": "moving_optimum"}, "target": {"scale": "1B"}},
                 "ties": {"synthetic": {"kind": "near_ties"}, "target": {"scale": "1B"}}}

@@ -80,7 +80,10 @@ def fingerprint(problem: SuiteProblem, spec: Any, relative_epsilon: float) -> st
     suite reruns nothing already done."""
     settings = dataclasses.replace(problem.settings, bench=dataclasses.replace(
         problem.settings.bench, strategies={}, seeds=0, jobs=0))
-    return hashlib.sha1(repr((settings, spec, relative_epsilon)).encode()).hexdigest()[:16]
+    # the sections' plain data: Settings' own repr names its sections only, not their values
+    content = json.dumps(settings.sections(*(f.name for f in dataclasses.fields(settings))), sort_keys=True,
+                         default=repr)
+    return hashlib.sha1(repr((content, spec, relative_epsilon)).encode()).hexdigest()[:16]
 
 
 def _seed_row(curve: pd.DataFrame, facts: dict, relative: float) -> dict[str, Any]:
