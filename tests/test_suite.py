@@ -198,3 +198,9 @@ def test_a_rerun_skips_the_seeds_already_done(tmp_path):
     said.clear()
     run_suite(dataclasses.replace(more, seeds=3), tmp_path / "out", base_dir=tmp_path, log=said.append)
     assert any("6 seeds already done" in line and "3 to run" in line for line in said), said
+    # a run of some of its strategies (as --quick or --problems make) keeps the others' seeds
+    fewer = load_suite(_tiny_suite(tmp_path, {"random": {"name": "random"}}), out_dir=tmp_path / "out",
+                       base_dir=tmp_path)
+    run_suite(dataclasses.replace(fewer, seeds=3), tmp_path / "out", base_dir=tmp_path, log=lambda _: None)
+    curves = pd.read_csv(tmp_path / "out" / "curves.csv")
+    assert sorted(curves.groupby("strategy")["seed"].nunique().items()) == [("random", 3), ("s", 3), ("u", 3)]

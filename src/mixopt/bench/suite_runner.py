@@ -232,18 +232,21 @@ def _append_csv(path: Path, frame: pd.DataFrame) -> None:
         frame.to_csv(f, header=new, index=False)
 
 
-def _finished(out_dir: Path, prints: set[str]) -> pd.DataFrame:
-    """Curves of seeds an earlier run of the suite finished, whose fingerprint is still current."""
+def _finished(out_dir: Path, prints: dict[tuple[str, str], str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(curves of seeds an earlier run of the suite finished whose fingerprint is still current,
+    curves of the problems and strategies this run leaves out: ``--problems`` and ``--quick`` keep
+    the others' seeds)."""
     path = out_dir / "curves.csv"
     if not path.exists():
-        return pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame()
     try:
         done = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        return pd.DataFrame()
-    if "fingerprint" not in done:
-        return pd.DataFrame()
-    return done[done["fingerprint"].isin(prints)]
+        return pd.DataFrame(), pd.DataFrame()
+    if "fingerprint" not in done or "problem" not in done:
+        return pd.DataFrame(), pd.DataFrame()
+    ours = pd.Series([k in prints for k in zip(done["problem"], done["strategy"])], index=done.index, dtype=bool)
+    return done[done["fingerprint"].isin(set(prints.values()))], done[~ours]
 
 
 def _tables(curves: pd.DataFrame, problems: list, facts: dict[str, dict],
@@ -294,17 +297,19 @@ def run_suite(suite: Suite, out_dir: str | Path, base_dir: str | Path = ".", job
     prints = {(p.name, spec.label): fingerprint(p, spec, suite.relative_epsilon)
               for p in problems for spec in facts[p.name]["specs"]}
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = _finished(out_dir, set(prints.values()))
+    done, elsewhere = _finished(out_dir, prints)
     finished = set(zip(done["fingerprint"], done["seed"].astype(int))) if len(done) else set()
     # what is left of an earlier run and no longer current goes: the files are rewritten from ``done``
-    write_text(out_dir / "curves.csv", done.to_csv(index=False) if len(done) else "")
+    # (and the curves of problems this run leaves out)
+    kept = pd.concat([elsewhere, done], ignore_index=True)
+    write_text(out_dir / "curves.csv", kept.to_csv(index=False) if len(kept) else "")
     seeds_path = out_dir / "seeds.csv"
     rows = [_seed_row(c, facts[pn], suite.relative_epsilon) | {"problem": pn}
             for (pn, _, _), c in done.groupby(["problem", "strategy", "seed"], sort=False)] if len(done) else []
     write_text(seeds_path, pd.DataFrame(rows).to_csv(index=False) if rows else "")
     if not rows:
         seeds_path.unlink()
-    if not len(done):
+    if not len(kept):
         (out_dir / "curves.csv").unlink()
     work = [(p.name, spec.label, seed, (facts[p.name]["packed"], base_dir, facts[p.name]["surrogate"], spec, seed,
                                          facts[p.name]["budget"], facts[p.name]["stop_at"]))
@@ -333,7 +338,7 @@ def run_suite(suite: Suite, out_dir: str | Path, base_dir: str | Path = ".", job
                                 key=lambda c: c.map(order) if c.name == "problem" else c, kind="stable")
     seeds_table, summary = _tables(curves, problems, facts, suite.relative_epsilon)
     text = format_suite(summary, facts, skipped)
-    write_text(out_dir / "curves.csv", curves.to_csv(index=False))
+    write_text(out_dir / "curves.csv", pd.concat([elsewhere, curves], ignore_index=True).to_csv(index=False))
     write_text(out_dir / "seeds.csv", seeds_table.to_csv(index=False))
     write_text(out_dir / "summary.csv", summary.to_csv(index=False))
     write_text(out_dir / "summary.txt", text + "\n")
