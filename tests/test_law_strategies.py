@@ -73,3 +73,22 @@ def test_a_law_as_the_gp_prior_mean(name):
     few = make_strategy(name, PROBLEM, 0, options)
     note = few.propose(observations(4), 2, 1).diagnostics.get("prior_mean", "")
     assert "prior_mean not used yet" in note and "needs at least" in note
+
+
+@pytest.mark.parametrize("name", ["gp", "mfms"])
+def test_a_law_that_cannot_be_fitted_where_the_gp_predicts_is_left_out_with_a_note(name, monkeypatch):
+    # DML fits its parameters lazily at each new (model size, tokens): on the Data Mixing Laws
+    # table one that the data could not determine there crashed a whole `mixopt bench` run
+    from mixopt.laws import dml
+    from mixopt.laws.base import LawFitError
+
+    def undetermined(self, *args, **kwargs):
+        raise LawFitError("dml: domain 'web' at N=1e3, D=6.4e3: the data do not determine the parameters t[0]")
+
+    monkeypatch.setattr(dml.DataMixingLaw, "laws_at", undetermined)
+    options = {"prior_mean": "dml"} | ({"raw_samples": 64, "num_restarts": 2, "mc_samples": 32} if name == "gp"
+                                       else {"raw_samples": 128})
+    batch = make_strategy(name, PROBLEM, 0, options).propose(observations(8), 2, 1)
+    assert len(batch.proposals) == 2
+    assert "prior_mean not used yet" in batch.diagnostics["prior_mean"]
+    assert "do not determine" in batch.diagnostics["prior_mean"]

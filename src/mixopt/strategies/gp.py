@@ -77,7 +77,7 @@ class GPStrategy(GPModelStrategy):
                     outputs: Outputs) -> SingleTaskGP:
         """BoTorch's default GP (kernel, priors, constant mean) or the law-informed mean."""
         torch.manual_seed(self.seed)
-        law_mean = self.prior_mean(observations, Y, outputs)
+        law_mean = self.prior_mean(observations, Y, outputs, probe=X)
         return SingleTaskGP(X, Y, outcome_transform=Standardize(m=Y.shape[-1]),
                             **({} if law_mean is None else {"mean_module": law_mean}))
 

@@ -190,25 +190,33 @@ class GPModelStrategy(Strategy):
         self._fitted = (key, model)
         return model
 
-    def prior_mean(self, observations: pd.DataFrame, Y: torch.Tensor, outputs: Outputs) -> LawMean | None:
-        """The law-informed mean module for ``prior_mean``, or ``None`` (the strategy's own mean)."""
+    def prior_mean(self, observations: pd.DataFrame, Y: torch.Tensor, outputs: Outputs,
+                   probe: torch.Tensor | None = None) -> LawMean | None:
+        """The law-informed mean module for ``prior_mean``, or ``None`` (the strategy's own mean).
+
+        ``probe``: `k x D` GP inputs the mean is evaluated at first (the training inputs and where
+        the strategy predicts): a law fits some parameters lazily, at each new model size and
+        token count, and one the data cannot determine must fail here, with a note, not inside
+        the GP's fit."""
         self.prior_note = None
         if self.options["prior_mean"] is None:
             return None
         if outputs.objective_only and outputs.kind == "worst_excess":
             self.prior_note = "prior_mean not used: a law of the losses does not give the excess over the reference's runs"
             return None
-        try:
-            law = make_law(self.options["prior_mean"]).fit(runs_from_observations(observations, self.problem))
-        except LawFitError as e:
-            self.prior_note = f"prior_mean not used yet: {e}"
-            return None
-
         def fn(x: np.ndarray) -> np.ndarray:
             predicted = law.predict(*self.law_inputs(x))
             if outputs.objective_only and not outputs.kind == "linear":  # worst: of every domain's law
                 return self.problem.objective(predicted)[:, None]
             return outputs.of_losses(predicted[:, outputs.modelled])
+
+        try:
+            law = make_law(self.options["prior_mean"]).fit(runs_from_observations(observations, self.problem))
+            if probe is not None:
+                fn(probe.detach().numpy())
+        except LawFitError as e:
+            self.prior_note = f"prior_mean not used yet: {e}"
+            return None
 
         m = Y.shape[-1]
         return LawMean(fn, Y.mean(dim=0), Y.std(dim=0).clamp_min(1e-9),

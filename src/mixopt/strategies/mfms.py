@@ -93,7 +93,8 @@ class MFMSStrategy(MultiFidelityGPStrategy):
         batch = torch.Size([m]) if m > 1 else torch.Size([])
         covar = self.covariance(d, batch)
         torch.manual_seed(self.seed)
-        mean = self.prior_mean(observations, Y, outputs) or (
+        at_target = self.inputs(X[:, :d].numpy(), self.problem.target)  # where it predicts
+        mean = self.prior_mean(observations, Y, outputs, probe=torch.cat([X, at_target])) or (
             LinearMean(d + 2, batch_shape=batch) if self.options["mean"] == "linear"
             else FidelityLinearMean(d, batch_shape=batch))
         return SingleTaskGP(X, Y, covar_module=covar, mean_module=mean, outcome_transform=Standardize(m=m))
