@@ -28,6 +28,7 @@ import pandas as pd
 from mixopt.backends.constraints import constraints_of
 from mixopt.backends.training import TrainingBackend
 from mixopt.core.atomic import write_text
+from mixopt.core.machine import commit, cpu
 from mixopt.core.observations import build_table, read_metrics
 from mixopt.core.simplex import mixture_key
 from mixopt.core.trial import Trial
