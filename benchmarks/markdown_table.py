@@ -18,11 +18,18 @@ from mixopt.core.machine import commit, cpu
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _as_typed(word: str) -> str:
+    """``word`` as one would type it in the checkout: a path inside it relative, an absolute path
+    outside it by its name only (the docs never show a machine's folders)."""
+    path = Path(word)
+    if not path.is_absolute():
+        return word
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+
+
 def command_line() -> str:
     """How this benchmark was started, as one would type it in the checkout."""
-    script = Path(sys.argv[0]).resolve()
-    shown = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else script.name
-    return shlex.join(["python", shown, *sys.argv[1:]])
+    return shlex.join(["python", _as_typed(str(Path(sys.argv[0]).resolve())), *map(_as_typed, sys.argv[1:])])
 
 
 def provenance(command: str | None = None) -> str:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sysconfig
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -98,7 +102,34 @@ def report_run(tmp_path_factory) -> Path:
     """
     from test_workflow import snakemake, write_config
 
-    workdir = tmp_path_factory.mktemp("report")
+    with shared_between_workers(tmp_path_factory, "report") as (workdir, done):
+        if not done:
+            _run_the_report_loop(workdir, snakemake, write_config)
+    return workdir
+
+
+@contextmanager
+def shared_between_workers(tmp_path_factory, name: str) -> Iterator[tuple[Path, bool]]:
+    """A folder that the pytest-xdist workers of one run share (the first to come fills it, the
+    others wait for it under a file lock), and whether it is filled already: a session fixture
+    that costs minutes is then built once per run, not once per worker. Without xdist, a fresh
+    folder."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        yield tmp_path_factory.mktemp(name), False
+        return
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    workdir, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():  # nobody filled it, or a worker failed half-way: start afresh
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir()
+        yield workdir, done.exists()
+        done.touch()
+
+
+def _run_the_report_loop(workdir: Path, snakemake, write_config) -> None:
     config = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())
     config["strategy"] = {"name": "multiscale",
                           "options": {"min_observations": 3, "raw_samples": 64, "cooling_iterations": 1}}
@@ -119,4 +150,3 @@ def report_run(tmp_path_factory) -> Path:
     loop = snakemake(workdir)
     (workdir / "console.txt").write_text(loop.stdout + loop.stderr)
     snakemake(workdir, "--report", "report.html")
-    return workdir

@@ -33,7 +33,9 @@ def test_smoke_mode_writes_the_printed_table_with_its_provenance(script, tmp_pat
         missing = [n for n in numbers if n not in proc.stdout]
         assert not missing, f"{missing} of {row!r} were not printed:\n{proc.stdout}"
     provenance = text.strip().splitlines()[-1]
-    assert f"`python benchmarks/{script} --smoke --markdown {table}`" in provenance
+    # the command as one types it in the checkout: a folder outside it by its name, never the machine's path
+    assert f"`python benchmarks/{script} --smoke --markdown table.md`" in provenance
+    assert str(tmp_path) not in text
     assert re.search(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC, commit `[0-9a-f]{7,}", provenance), provenance
     assert f"({os.cpu_count()} cores)" in provenance
 

@@ -9,7 +9,7 @@ the project (links to its files) so that nothing lands in the checkout:
   finished run (the RegMix loop of ``conftest.report_run``), and ``--forcerun`` as a dry run there;
 * ``mixopt check``, ``mixopt unlock`` as they are (a directory ``unlock`` names is made, empty); ``mixopt status`` in the finished run;
   ``mixopt bench``, ``predict`` and ``suite`` as tiny runs (one seed, one strategy or predictor,
-  the suite's quick subset) written outside the project;
+  one problem of the suite's quick subset) written outside the project;
 * ``python benchmarks/X.py ...`` in its smoke mode (``--smoke``, seconds) where the script has one,
   else with ``--help``.
 
@@ -38,7 +38,7 @@ SEPARATORS = {"&&", "||", ";", "|"}
 TINY_RUN = {
     "bench": ["--seeds", "1", "--jobs", "1", "--strategies", "random"],
     "predict": ["--predictors", "regmix_linear"],
-    "suite": ["--quick", "--seeds", "1", "--jobs", "1"],
+    "suite": ["--quick", "--seeds", "1", "--jobs", "1", "--problems", "synthetic_transfer"],
 }
 #: project entries a run never needs from the checkout (what a run writes, or git's own)
 NOT_LINKED = {".git", ".snakemake", "results", "report.html", ".pytest_cache"}

@@ -119,7 +119,8 @@ def test_bad_config_stops_before_any_job(tmp_path, tiny_config):
 
 
 def test_table_back_end_runs_the_same_dag_and_the_bench_rule(tmp_path):
-    """The RegMix run table in place of training: the same DAG end to end, then `snakemake bench`."""
+    """The RegMix run table in place of training: the same DAG up to the recommendation (its
+    figures: tests/test_report.py, on the same back end), then `snakemake bench`."""
     config = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())
     config["strategy"] = {"name": "gp", "options": {"min_observations": 3, "raw_samples": 64}}
     config["budget"] = {"iterations": 2, "initial_design": 4, "trials_per_iteration": 2}
@@ -136,7 +137,7 @@ def test_table_back_end_runs_the_same_dag_and_the_bench_rule(tmp_path):
     config["prior_runs"] = "prior.csv"
     config["constraints"] = {"bounds": {"pile_cc": [0.2, 1.0]}}
     write_config(tmp_path, config)
-    snakemake(tmp_path)
+    snakemake(tmp_path, "results/best_mixture.yaml")
 
     pool = table.wide(scale="60M")[table.weight_columns].to_numpy()
     obs = pd.read_csv(tmp_path / "results" / "observations.csv")
@@ -179,7 +180,7 @@ def test_mfms_trains_two_proxy_scales_and_recommends_at_the_target(tmp_path, tin
                                                       "min_observations": 3, "raw_samples": 64}}
     config["budget"] = {"iterations": 2, "initial_design": 3, "trials_per_iteration": 2}
     write_config(tmp_path, config)
-    snakemake(tmp_path)
+    snakemake(tmp_path, "results/best_mixture.yaml")  # the figures: test_loop_end_to_end
     results = tmp_path / "results"
     design = pd.read_csv(results / "iter_0/proposals.csv")
     assert set(design["scale"]) == {"femto"} and (design["steps"] == 16).all()  # the cheapest full run
