@@ -58,3 +58,12 @@ def test_readme_is_a_first_page_not_a_lab_notebook():
     assert not re.search(r"(?<![\w/.])/(work|tmp|home|Users|root)/", text), "an absolute path of one machine"
     assert not re.search(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b", text), "a commit hash"
     assert "docs/img/convergence.png" in _links(README)
+
+
+@pytest.mark.parametrize("page", [README, *sorted((REPO / "docs").rglob("*.md"))], ids=lambda p: p.name)
+def test_no_page_shows_a_folder_of_the_machine_it_was_written_on(page):
+    """Benchmark tables included in the docs record their command: a folder of the machine that
+    ran it (``--out /tmp/x``) would be shown to every reader."""
+    text = page.read_text(encoding="utf-8")
+    found = re.search(r"(?<![\w/.])/(work|tmp|home|Users|root|var)/\S*", text)
+    assert not found, f"{page.relative_to(REPO)}: {found.group(0)}"
