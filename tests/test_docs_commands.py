@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from markdown_it import MarkdownIt
 
 from conftest import REPO
@@ -213,9 +214,23 @@ def how_to_check(command: Command, out: Path) -> tuple[list[str], bool]:
 _CHECKED: dict[tuple[tuple[str, ...], bool], subprocess.CompletedProcess | None] = {}
 
 
+def _needs_absent_shared_tables(command: Command) -> bool:
+    """Whether ``command`` runs a config whose run table lies under ``../shared/benchmarks``
+    (configs/mixinglaws.yaml), on a checkout without it: the project passes without that folder."""
+    if (REPO.parent / "shared" / "benchmarks").is_dir():
+        return False
+    configs = [yaml.safe_load((REPO / word).read_text(encoding="utf-8")) for word in command.argv
+               if word.endswith(".yaml") and (REPO / word).is_file()]
+    # a suite file skips such problems itself, with the reason; a config's table is its backend's
+    return any(str(((c or {}).get("backend") or {}).get("table", {}).get("path", "")).startswith("../shared/")
+               for c in configs)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS, ids=str)
 def test_documented_command_runs(command: Command, tmp_path, request):
+    if _needs_absent_shared_tables(command):
+        pytest.skip(f"{command}: its run table is under ../shared/benchmarks, absent here")
     argv, needs_finished_run = how_to_check(command, tmp_path / "out")
     key = (command.argv, needs_finished_run)
     if key not in _CHECKED:
