@@ -90,6 +90,13 @@ def test_arms_follow_the_measured_skill():
     assert strategy.choose_arm(4, {"proxy": 0.1, "target": 0.0}) == "explore"  # neither ranks the target runs
 
 
+def test_without_the_yardstick_the_proxy_picks_the_second_target_run_too():
+    strategy = make_strategy("auto", _problem_with_proxy(), 0, {"yardstick": False})
+    nan = float("nan")
+    assert [strategy.choose_arm(runs, {"proxy": nan, "target": nan}) for runs in (0, 1)] == ["proxy", "proxy"]
+    assert strategy.choose_arm(3, {"proxy": 0.9, "target": nan}) == "explore"  # every 4th run still explores
+
+
 def _problem_with_proxy():
     from mixopt.core.problem import Problem
 

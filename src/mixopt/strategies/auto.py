@@ -80,6 +80,9 @@ class AutoStrategy(Strategy):
             proxy scale (calibrated on the target runs' mixtures) before giving up on proxies.
         climb_cost: the most a scale climbed to may cost, as a fraction of a target run (its
             calibration reruns the target runs' mixtures there).
+        yardstick: the second target run explores, so that the proxy's first pick is measured
+            against something; ``false``: the proxy picks it too (faster where the proxy transfers,
+            slower where it does not: docs/strategies.md).
     """
 
     name = "auto"
@@ -95,6 +98,7 @@ class AutoStrategy(Strategy):
         "raw_samples": opt.positive_int(1024),
         "climb": opt.boolean(True),
         "climb_cost": opt.number_in(0.0, 1.0, 0.25),
+        "yardstick": opt.boolean(True),
     }
 
     def __init__(self, problem: Problem, seed: int = 0, space: MixtureSpace | None = None,
@@ -260,7 +264,7 @@ class AutoStrategy(Strategy):
 
     def choose_arm(self, runs: int, skills: dict[str, float]) -> str:
         """Which arm picks target run number ``runs + 1`` (see the module docstring)."""
-        if runs == 0:
+        if runs == 0 or (runs == 1 and not self.options["yardstick"]):
             return "proxy"
         if runs == 1 or (runs + 1) % self.options["explore_every"] == 0:
             return "explore"
