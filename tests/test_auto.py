@@ -217,3 +217,24 @@ def test_a_proxy_that_is_not_a_scale_is_refused_before_any_job(tmp_path):
         "budget": {"iterations": 3, "initial_design": 4, "trials_per_iteration": 2}})
     with pytest.raises(ConfigError, match=r"'strategy.options.proxy': '3B' is not a scale"):
         check_config(config, str(tmp_path))
+
+
+def test_with_settle_a_proxy_pick_waits_one_iteration_for_the_proxy_to_run_its_favourite(tmp_path):
+    from mixopt.core.observations import at_fidelity, mixtures
+
+    backend = _backend("near_ties", tmp_path)
+    problem = backend.problem
+    strategy = make_strategy("auto", problem, 0, {"settle": 1, "screen": 4}, space=backend)
+    records = _run(backend, strategy, iterations=1)  # a screen of 4 runs at the proxy
+    observations = build_table(records, problem)
+    choices = strategy._choices(observations)
+    favourite = choices[int(np.argmin(strategy._proxy_means(observations, choices)))]
+    assert not is_among(favourite[None], mixtures(at_fidelity(observations, strategy.proxy), problem))[0]
+    waiting = strategy.propose(observations, 2, 1)
+    assert [p.fidelity for p in waiting.proposals] == [strategy.proxy] * 2
+    assert "not run there yet" in waiting.diagnostics["auto"]
+    records += [backend.run(Trial(p.mixture, p.fidelity, seed=j, iteration=1, index=j))
+                for j, p in enumerate(waiting.proposals)]
+    confirming = strategy.propose(build_table(records, problem), 2, 2)  # settle: 1 iteration at most
+    assert sorted(p.fidelity.scale for p in confirming.proposals) == sorted([problem.target.scale, strategy.proxy.scale])
+    assert confirming.diagnostics["arms"] == ["proxy"]
