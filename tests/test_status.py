@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, shared_between_workers
 from mixopt.cli import main
 from mixopt.core.progress import format_duration, last_progress, parse_progress, progress_line
 from mixopt.workflow.status import loop_status
@@ -27,14 +27,16 @@ TARGET = ("60M", 1001)  # configs/regmix.yaml's target and the steps of its full
 @pytest.fixture(scope="module")
 def finished_loop(tmp_path_factory) -> Path:
     """A finished loop on the RegMix table: one iteration of 3 trials and the GP's recommendation
-    (each Snakemake job takes seconds, so the loop is kept to as few as show every state)."""
-    project = tmp_path_factory.mktemp("loop")
-    config = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())
-    config["strategy"] = {"name": "gp", "options": {"raw_samples": 64}}
-    config["budget"] = {"iterations": 1, "initial_design": 3}
-    config.pop("bench")
-    write_config(project, config)
-    snakemake(project, "results/best_mixture.yaml")  # not the plots: status reads none of them
+    (each Snakemake job takes seconds, so the loop is kept to as few as show every state). Built
+    once per run and shared by the xdist workers: the tests only read it."""
+    with shared_between_workers(tmp_path_factory, "status_loop") as (project, done):
+        if not done:
+            config = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())
+            config["strategy"] = {"name": "gp", "options": {"raw_samples": 64}}
+            config["budget"] = {"iterations": 1, "initial_design": 3}
+            config.pop("bench")
+            write_config(project, config)
+            snakemake(project, "results/best_mixture.yaml")  # not the plots: status reads none of them
     return project
 
 
