@@ -312,7 +312,7 @@ class AutoStrategy(Strategy):
         if not self.options["settle"] or len(choices) == 0:
             return False
         target_rows = self._target_rows(observations)
-        since = max(int(target_rows["iteration"].max()) if len(target_rows) else 0, 0)
+        since = int(target_rows["iteration"].max()) if len(target_rows) else 0  # 0: the screen
         later = [rows[rows["iteration"] > since] for rows in (self._runs_at(observations, f) for f in self.ladder)]
         if len({i for rows in later for i in rows["iteration"]}) >= self.options["settle"]:
             return False
