@@ -97,6 +97,22 @@ def test_without_the_yardstick_the_proxy_picks_the_second_target_run_too():
     assert strategy.choose_arm(3, {"proxy": 0.9, "target": nan}) == "explore"  # every 4th run still explores
 
 
+def test_a_random_explorer_draws_any_unrun_pool_mixture_reproducibly(tmp_path):
+    """``explore: random``: an exploring target run is an unrun pool mixture drawn at random, as
+    random search draws it (every one alike), and the same seed draws the same one."""
+    backend = _backend("near_ties", tmp_path)
+    pool = backend.mixtures_at(backend.problem.target)
+    unrun = pool[1:]
+
+    def pick(seed: int, runs: int = 1) -> np.ndarray:
+        return make_strategy("auto", backend.problem, seed, {"explore": "random"}, space=backend)._explore(unrun, runs)
+
+    picks = np.array([pick(seed) for seed in range(300)])
+    assert is_among(picks, unrun).all()
+    assert len(np.unique(picks.round(9), axis=0)) == len(unrun)  # none left out
+    assert np.array_equal(pick(7), pick(7)) and not np.array_equal(pick(7, runs=1), pick(7, runs=5))
+
+
 def _problem_with_proxy():
     from mixopt.core.problem import Problem
 
