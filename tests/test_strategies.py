@@ -134,3 +134,24 @@ def test_best_observed_for_baselines_and_clear_error_when_nothing_succeeded():
     only_failures = build_table([metrics(np.full(4, 0.25), 0, 0, status="failed")], PROBLEM)
     with pytest.raises(ValueError, match="no successful trial at the target"):
         make_strategy("uniform", PROBLEM, 0, {}).recommend(only_failures)
+
+
+def test_when_the_objective_is_one_domains_loss_a_recommendation_after_a_proposal_reuses_its_gp(monkeypatch):
+    """The GP of the objective is then that domain's GP: the bench's recommendation on the data a
+    proposal was made from fits nothing again, and answers as a fresh strategy does."""
+    import mixopt.strategies.gp_model as gp_model
+
+    one_loss = Problem(DOMAINS, np.array([0.0, 1.0, 0.0, 0.0]), PROBLEM.target, step_flops=PROBLEM.step_flops,
+                       params=PROBLEM.params)
+    observations = build_table([metrics(w, 0, j) for j, w in enumerate(space_filling(8, len(DOMAINS), seed=3))],
+                               one_loss)
+    fits = []
+    fit = gp_model.fit_gpytorch_mll
+    monkeypatch.setattr(gp_model, "fit_gpytorch_mll", lambda mll, **kw: fits.append(1) or fit(mll, **kw))
+    strategy = make_strategy("gp", one_loss, 0, FAST_GP)
+    strategy.propose(observations, 2, 1)
+    assert len(fits) == 1
+    answer = strategy.recommend(observations, per_domain=False)
+    assert len(fits) == 1
+    fresh = make_strategy("gp", one_loss, 0, FAST_GP).recommend(observations, per_domain=False)
+    assert np.array_equal(answer.mixture, fresh.mixture)

@@ -90,6 +90,12 @@ class Outputs:
         return (Y * weights).max(dim=-1).values
 
     @property
+    def one_loss(self) -> bool:
+        """Whether the objective is one domain's loss (linear, of weight 1): the GP of the objective
+        and the GP per modelled domain are then the same GP."""
+        return self.kind == "linear" and len(self.modelled) == 1 and float(self.weights[0]) == 1.0
+
+    @property
     def count(self) -> int:
         """How many outputs the GP has."""
         return 1 if self.objective_only else len(self.modelled)
@@ -172,12 +178,13 @@ class GPModelStrategy(Strategy):
     def fit(self, observations: pd.DataFrame, outputs: Outputs) -> SingleTaskGP:
         """Fit the GP; ValueError with fewer than 2 observations.
 
-        The last fit is kept: ``recommend`` right after ``propose`` on the same data reuses it.
+        The last fit is kept: ``recommend`` right after ``propose`` on the same data reuses it (and,
+        when the objective is one domain's loss, the objective's GP is the per-domain one).
         """
         X, Y = self.training_data(observations, outputs)
         if len(X) < 2:
             raise ValueError(f"{self.name}: needs at least 2 observations to fit its GP, has {len(X)}")
-        key = (outputs.objective_only, X.numpy().tobytes(), Y.numpy().tobytes())
+        key = (outputs.objective_only and not outputs.one_loss, X.numpy().tobytes(), Y.numpy().tobytes())
         if self._fitted is not None and self._fitted[0] == key:
             return self._fitted[1]
         model = self.build_model(X, Y, observations, outputs)
