@@ -291,7 +291,8 @@ class AutoStrategy(Strategy):
     def _explore(self, choices: np.ndarray, runs: int) -> np.ndarray:
         """Space-filling: the choice nearest (L1) to point ``runs`` of one scrambled Sobol sequence
         on the simplex (inside the target's constraints), the design gp and mfms start from. A
-        maximin pick would start at the simplex's corners, where mixtures are rarely good."""
+        maximin pick would start at the simplex's corners, where mixtures are rarely good. With
+        ``explore: random`` and a pool: a choice drawn at random, seeded by the seed and ``runs``."""
         if self.options["explore"] == "random" and self.candidates is not None:  # a pool
             return choices[np.random.default_rng([self.seed, runs]).integers(len(choices))]
         point = self.box(self.problem.target).sample(runs + 1, self.seed)[runs]
