@@ -191,6 +191,12 @@ def test_a_rerun_skips_the_seeds_already_done(tmp_path):
     assert len(again) == 6
     pd.testing.assert_frame_equal(again[again["seed"] < 2].reset_index(drop=True)[first.columns].drop(columns="seconds"),
                                   first.drop(columns="seconds"), check_like=True)
+    # fewer seeds in the same folder (a quick run beside the full one) summarise their own seeds only
+    said.clear()
+    summary = run_suite(dataclasses.replace(bigger, seeds=1), tmp_path / "out", base_dir=tmp_path, log=said.append)
+    assert any("2 seeds already done" in line and "0 to run" in line for line in said), said
+    assert sorted(pd.read_csv(tmp_path / "out" / "seeds.csv")["seed"].unique()) == [0]
+    assert len(summary) == 2 and set(pd.read_csv(tmp_path / "out" / "curves.csv")["seed"]) == {0, 1, 2}
     # a strategy added to the suite file runs alone: the others' seeds stay done
     more = load_suite(_tiny_suite(tmp_path, {"random": {"name": "random"}, "u": {"name": "uniform"},
                                              "s": {"name": "sobol"}}),

@@ -232,10 +232,11 @@ def _append_csv(path: Path, frame: pd.DataFrame) -> None:
         frame.to_csv(f, header=new, index=False)
 
 
-def _finished(out_dir: Path, prints: dict[tuple[str, str], str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(curves of seeds an earlier run of the suite finished whose fingerprint is still current,
-    curves of the problems and strategies this run leaves out: ``--problems`` and ``--quick`` keep
-    the others' seeds)."""
+def _finished(out_dir: Path, prints: dict[tuple[str, str], str], seeds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(curves of this run's seeds, ``0 .. seeds - 1``, that an earlier run of the suite finished
+    and whose fingerprint is still current; curves this run leaves out and keeps: other problems
+    and strategies (``--problems``, ``--quick``) and seeds past ``seeds`` (a quick run in the full
+    run's folder summarises its own seeds only))."""
     path = out_dir / "curves.csv"
     if not path.exists():
         return pd.DataFrame(), pd.DataFrame()
@@ -246,7 +247,9 @@ def _finished(out_dir: Path, prints: dict[tuple[str, str], str]) -> tuple[pd.Dat
     if "fingerprint" not in done or "problem" not in done:
         return pd.DataFrame(), pd.DataFrame()
     ours = pd.Series([k in prints for k in zip(done["problem"], done["strategy"])], index=done.index, dtype=bool)
-    return done[done["fingerprint"].isin(set(prints.values()))], done[~ours]
+    current = done["fingerprint"].isin(set(prints.values()))
+    this_run = current & (done["seed"] < seeds)
+    return done[this_run], done[~ours | (current & ~this_run)]
 
 
 def _tables(curves: pd.DataFrame, problems: list, facts: dict[str, dict],
@@ -297,7 +300,7 @@ def run_suite(suite: Suite, out_dir: str | Path, base_dir: str | Path = ".", job
     prints = {(p.name, spec.label): fingerprint(p, spec, suite.relative_epsilon)
               for p in problems for spec in facts[p.name]["specs"]}
     out_dir.mkdir(parents=True, exist_ok=True)
-    done, elsewhere = _finished(out_dir, prints)
+    done, elsewhere = _finished(out_dir, prints, suite.seeds)
     finished = set(zip(done["fingerprint"], done["seed"].astype(int))) if len(done) else set()
     # what is left of an earlier run and no longer current goes: the files are rewritten from ``done``
     # (and the curves of problems this run leaves out)
