@@ -109,15 +109,15 @@ def main() -> int:
     except ConfigError as e:
         print(f"suite.py: {e}", file=sys.stderr)
         return 2
-    facts = json.loads((Path(args.out) / "suite.json").read_text())["problems"]
+    meta = json.loads((Path(args.out) / "suite.json").read_text())
+    facts = meta["problems"]
     # the seeds' own time, cached ones included: what the whole table costs to run from scratch
     seed_seconds = float(pd.read_csv(Path(args.out) / "seeds.csv")["seconds"].sum())
     notes = [f"{suite.seeds} seeds per strategy and problem; {time.perf_counter() - t0:.0f} s for this run "
              "(seeds finished by an earlier run of the same output folder are not run again); the seeds "
              f"took {seed_seconds / 60:.0f} min in all, one seed per worker ({suite.jobs} workers: about "
              f"{seed_seconds / 60 / suite.jobs:.0f} min from scratch)."]
-    skipped = json.loads((Path(args.out) / "suite.json").read_text())["skipped"]
-    notes += [f"{name}: skipped ({why})" for name, why in skipped.items()]
+    notes += [f"{name}: skipped ({why})" for name, why in meta["skipped"].items()]
     write(args.markdown, [*problem_sections(summary, facts), closing_section(summary, facts)], notes)
     if scratch is not None:
         scratch.cleanup()
