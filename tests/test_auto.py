@@ -254,3 +254,40 @@ def test_with_settle_a_proxy_pick_waits_one_iteration_for_the_proxy_to_run_its_f
     confirming = strategy.propose(build_table(records, problem), 2, 2)  # settle: 1 iteration at most
     assert sorted(p.fidelity.scale for p in confirming.proposals) == sorted([problem.target.scale, strategy.proxy.scale])
     assert confirming.diagnostics["arms"] == ["proxy"]
+
+
+def test_a_proxy_whose_picks_stop_winning_at_the_target_is_no_longer_trusted(tmp_path):
+    """A proxy can rank the spread of mixtures well and still miss the best. Once the target runs
+    since the best are so many that random draws would have beaten it at least 3 times in 4
+    (`k / (k + m)` below ``stall_chance``), its picks end and the whole batch runs at the target;
+    the later the best came, the longer the run without a win that this takes."""
+    from mixopt.core.observations import at_fidelity
+
+    backend = _backend("near_ties", tmp_path)
+    problem = backend.problem
+    strategy = make_strategy("auto", problem, 0, {"climb": False}, space=backend)
+    records = _run(backend, strategy, iterations=1)  # the screen at the proxy
+    pool = backend.mixtures_at(problem.target)
+    everything = build_table([backend.run(Trial(w, problem.target, seed=0, iteration=0, index=0)) for w in pool], problem)
+    ranked = np.argsort(at_fidelity(everything, problem.target)["objective"].to_numpy(dtype=float))
+
+    def stalled(order, **options) -> bool:
+        runs = [backend.run(Trial(pool[i], problem.target, seed=0, iteration=k + 1, index=0))
+                for k, i in enumerate(order)]
+        ours = make_strategy("auto", problem, 0, {"climb": False, **options}, space=backend)
+        return ours._stalled(build_table(records + runs, problem), ours.proxy)
+
+    best, worse = ranked[0], ranked[-8:]
+    assert not stalled([best, *worse[:3]])  # 1 in 4
+    assert stalled([best, *worse[:4]])  # 1 in 5
+    assert not stalled([*worse[:2], best, *worse[2:6]])  # 3 in 7
+    assert stalled([*worse[:2], best, *worse[2:8], *ranked[-12:-8]])  # 3 in 13
+    assert not stalled(ranked[:8][::-1])  # each run improves on the last
+    assert not stalled([best, *worse[:4]], patience=0)
+    assert not stalled([best, *worse[:4]], stall_chance=0.1)
+
+    runs = [backend.run(Trial(pool[i], problem.target, seed=0, iteration=k + 1, index=0))
+            for k, i in enumerate([best, *worse[:4]])]
+    batch = strategy.propose(build_table(records + runs, problem), 2, 6)
+    assert [p.fidelity for p in batch.proposals] == [problem.target] * 2
+    assert "proxy" not in batch.diagnostics["arms"] and batch.diagnostics["skills"]["proxy"] is None
