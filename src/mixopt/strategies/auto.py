@@ -295,10 +295,6 @@ class AutoStrategy(Strategy):
         later = int((rows["iteration"].to_numpy()[k:] > since).sum())
         return later >= patience and k / (k + m) < self.options["stall_chance"]
 
-    def _scheduled_explore(self, runs: int) -> bool:
-        """Whether target run number ``runs + 1`` explores whatever the skills say."""
-        return (runs == 1 and self.options["yardstick"]) or (runs + 1) % self.options["explore_every"] == 0
-
     def current_proxy(self, observations: pd.DataFrame) -> Fidelity | None:
         """The proxy in use: the cheapest of the ladder not measured to fail (the largest when
         every one has)."""
@@ -322,7 +318,7 @@ class AutoStrategy(Strategy):
         """Which arm picks target run number ``runs + 1`` (see the module docstring)."""
         if runs == 0 or (runs == 1 and not self.options["yardstick"]):
             return "proxy"
-        if self._scheduled_explore(runs):
+        if runs == 1 or (runs + 1) % self.options["explore_every"] == 0:
             return "explore"
         scored = {arm: s for arm, s in skills.items() if np.isfinite(s)}
         if not scored:
