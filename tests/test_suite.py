@@ -16,6 +16,8 @@ from mixopt.bench.suite_runner import run_suite
 from mixopt.config import ConfigError
 from mixopt.tables.synthetic import synthetic_table
 
+from conftest import REPO
+
 
 def _objectives(table, scale: str) -> pd.Series:
     """Mean loss of each mixture at a scale's full run, indexed by the mixture's pool index."""
@@ -210,3 +212,13 @@ def test_a_rerun_skips_the_seeds_already_done(tmp_path):
     run_suite(dataclasses.replace(fewer, seeds=3), tmp_path / "out", base_dir=tmp_path, log=lambda _: None)
     curves = pd.read_csv(tmp_path / "out" / "curves.csv")
     assert sorted(curves.groupby("strategy")["seed"].nunique().items()) == [("random", 3), ("s", 3), ("u", 3)]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("suite*.yaml")), ids=lambda p: p.name)
+def test_each_suite_file_of_the_project_loads_with_its_problems(path, tmp_path):
+    """The suite files the docs run (the full suite, the held-out check) pass the suite's own checks:
+    schema, strategies, and each problem's target, scales and objective against its table."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    suite = load_suite(path, out_dir=tmp_path / "out", base_dir=REPO)
+    assert {p.name for p in suite.problems} | set(suite.skipped) == set(raw["problems"])
+    assert suite.seeds == raw["seeds"] == 10
