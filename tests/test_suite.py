@@ -212,6 +212,16 @@ def test_a_rerun_skips_the_seeds_already_done(tmp_path):
     run_suite(dataclasses.replace(fewer, seeds=3), tmp_path / "out", base_dir=tmp_path, log=lambda _: None)
     curves = pd.read_csv(tmp_path / "out" / "curves.csv")
     assert sorted(curves.groupby("strategy")["seed"].nunique().items()) == [("random", 3), ("s", 3), ("u", 3)]
+    # a copy of the folder elsewhere (a suite moved off a cluster's scratch) keeps its seeds too
+    import shutil
+
+    shutil.copytree(tmp_path / "out", tmp_path / "moved")
+    moved = load_suite(_tiny_suite(tmp_path, {"random": {"name": "random"}, "u": {"name": "uniform"},
+                                              "s": {"name": "sobol"}}),
+                       out_dir=tmp_path / "moved", base_dir=tmp_path)
+    said.clear()
+    run_suite(dataclasses.replace(moved, seeds=3), tmp_path / "moved", base_dir=tmp_path, log=said.append)
+    assert any("9 seeds already done" in line and "0 to run" in line for line in said), said
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("suite*.yaml")), ids=lambda p: p.name)

@@ -74,15 +74,18 @@ def _prepare(problem: SuiteProblem, out_dir: Path, base_dir: str) -> dict[str, A
             "names": {label: s.name for label, s in settings.bench.strategies.items()}}
 
 
-def fingerprint(problem: SuiteProblem, spec: Any, relative_epsilon: float) -> str:
+def fingerprint(problem: SuiteProblem, spec: Any, relative_epsilon: float, out_dir: Path | None = None) -> str:
     """What a finished seed's result depends on, hashed: the problem's settings and the strategy.
     Not the suite's other strategies, its seed count or its jobs: adding a strategy or seeds to a
-    suite reruns nothing already done."""
+    suite reruns nothing already done. Nor where ``out_dir`` (the output folder) lies: a synthetic
+    problem's table is written there, and a folder moved or copied keeps its finished seeds."""
     settings = dataclasses.replace(problem.settings, bench=dataclasses.replace(
         problem.settings.bench, strategies={}, seeds=0, jobs=0))
     # the sections' plain data: Settings' own repr names its sections only, not their values
     content = json.dumps(settings.sections(*(f.name for f in dataclasses.fields(settings))), sort_keys=True,
                          default=repr)
+    if out_dir is not None:
+        content = content.replace(json.dumps(str(Path(out_dir).resolve()))[1:-1], "<out>")
     return hashlib.sha1(repr((content, spec, relative_epsilon)).encode()).hexdigest()[:16]
 
 
@@ -297,7 +300,7 @@ def run_suite(suite: Suite, out_dir: str | Path, base_dir: str | Path = ".", job
         f["relative_epsilon"] = suite.relative_epsilon * (f["median"] - f["best"])
         log(f"{name}: {f['table']}, target {f['target']}, best {f['best']:.5g}, median {f['median']:.5g}, "
             f"budget {f['budget'] / f['unit']:.0f} target runs")
-    prints = {(p.name, spec.label): fingerprint(p, spec, suite.relative_epsilon)
+    prints = {(p.name, spec.label): fingerprint(p, spec, suite.relative_epsilon, out_dir)
               for p in problems for spec in facts[p.name]["specs"]}
     out_dir.mkdir(parents=True, exist_ok=True)
     done, elsewhere = _finished(out_dir, prints, suite.seeds)
