@@ -163,7 +163,9 @@ PILE_SHARES = yaml.safe_load((REPO / "configs" / "regmix.yaml").read_text())["be
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sobol", "natural", "temperature", "unimax"])
+# natural, temperature and unimax are one TokenHeuristic each with its own rule (their mixtures
+# and pool picks are tested above, without the workflow): one heuristic's loop covers the three
+@pytest.mark.parametrize("name", ["sobol", "unimax"])
 def test_each_new_strategy_runs_the_workflow_on_the_run_table(tmp_path, name):
     from test_workflow import snakemake, write_config
 
