@@ -4,6 +4,7 @@ multi-scale default on both failure modes (a proxy optimum that moves with scale
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -200,9 +201,8 @@ def test_a_rerun_skips_the_seeds_already_done(tmp_path):
     assert sorted(pd.read_csv(tmp_path / "out" / "seeds.csv")["seed"].unique()) == [0]
     assert len(summary) == 2 and set(pd.read_csv(tmp_path / "out" / "curves.csv")["seed"]) == {0, 1, 2}
     # a strategy added to the suite file runs alone: the others' seeds stay done
-    more = load_suite(_tiny_suite(tmp_path, {"random": {"name": "random"}, "u": {"name": "uniform"},
-                                             "s": {"name": "sobol"}}),
-                      out_dir=tmp_path / "out", base_dir=tmp_path)
+    three = {"random": {"name": "random"}, "u": {"name": "uniform"}, "s": {"name": "sobol"}}
+    more = load_suite(_tiny_suite(tmp_path, three), out_dir=tmp_path / "out", base_dir=tmp_path)
     said.clear()
     run_suite(dataclasses.replace(more, seeds=3), tmp_path / "out", base_dir=tmp_path, log=said.append)
     assert any("6 seeds already done" in line and "3 to run" in line for line in said), said
@@ -213,12 +213,8 @@ def test_a_rerun_skips_the_seeds_already_done(tmp_path):
     curves = pd.read_csv(tmp_path / "out" / "curves.csv")
     assert sorted(curves.groupby("strategy")["seed"].nunique().items()) == [("random", 3), ("s", 3), ("u", 3)]
     # a copy of the folder elsewhere (a suite moved off a cluster's scratch) keeps its seeds too
-    import shutil
-
     shutil.copytree(tmp_path / "out", tmp_path / "moved")
-    moved = load_suite(_tiny_suite(tmp_path, {"random": {"name": "random"}, "u": {"name": "uniform"},
-                                              "s": {"name": "sobol"}}),
-                       out_dir=tmp_path / "moved", base_dir=tmp_path)
+    moved = load_suite(_tiny_suite(tmp_path, three), out_dir=tmp_path / "moved", base_dir=tmp_path)
     said.clear()
     run_suite(dataclasses.replace(moved, seeds=3), tmp_path / "moved", base_dir=tmp_path, log=said.append)
     assert any("9 seeds already done" in line and "0 to run" in line for line in said), said
