@@ -23,15 +23,17 @@ def test_the_head_to_head_spends_one_budget_per_strategy_and_writes_the_table(tm
     config["budget"] = {"iterations": 2, "initial_design": 2, "trials_per_iteration": 1}
     nano = ModelShape.from_dict(config["scales"]["nano"])
     one_run = training_flops(proxy_params(nano, config["tokenizer"]["vocab_size"]), config["target"]["tokens"])
+    # a fixed mixture, a reference run then a proxy (DoReMi) and one run at the target (online): the
+    # three ways a method spends the budget (the token heuristics and Sobol are fixed designs like
+    # uniform; tests/test_token_heuristics.py runs them through the workflow)
     config["bench"] = {"jobs": 2, "budget_flops": 2 * one_run, "strategies": {
-        "uniform": {"name": "uniform"}, "natural": {"name": "natural"}, "doremi": {"name": "doremi",
-                                                                                    "options": {"scale": "pico"}},
-        "online": {"name": "online"}, "sobol": {"name": "sobol"}}}
+        "uniform": {"name": "uniform"}, "doremi": {"name": "doremi", "options": {"scale": "pico"}},
+        "online": {"name": "online"}}}
     write_config(tmp_path, config)
     snakemake(tmp_path, "compare")
 
     table = pd.read_csv(tmp_path / "results/compare/summary.csv")
-    assert sorted(table["strategy"]) == ["doremi", "natural", "online", "sobol", "uniform"]
+    assert sorted(table["strategy"]) == ["doremi", "online", "uniform"]
     assert table["objective"].notna().all() and table["worst_domain"].isin(["code", "docs", "prose"]).all()
     assert (table["worst_loss"] >= table["objective"]).all()  # the worst domain is above the mean
     assert (table["flops"] >= 2 * one_run).all() and (table["flops"] < 4 * one_run).all()  # the budget, and at

@@ -144,8 +144,8 @@ class AutoStrategy(Strategy):
         # on their mean needed 24 target runs where a GP per metric needs 9; with a proxy that
         # does not transfer it took the moving optimum's mean loss from 10.9 target runs to 8.8
         # (docs/strategies.md)
-        self.model = ({"model": "objective"} if self.proxy is not None and self.problem.is_linear
-                      and self.constraints.no_worse_than_reference is None else {})
+        self.proxy_model = ({"model": "objective"} if self.proxy is not None and self.problem.is_linear
+                            and self.constraints.no_worse_than_reference is None else {})
         self.target_gp = GPStrategy(self.problem, self.seed, constraints=self.constraints)
         self.target_gp.candidates = self.candidates
         #: `k x d` mixtures the proxy and explore arms choose among on the simplex (no pool): scoring a
@@ -160,7 +160,7 @@ class AutoStrategy(Strategy):
     def _proxy_gp(self, proxy: Fidelity, rung: int) -> GPStrategy:
         """The GP of one proxy scale: ``gp`` at that scale, over its pool or a dense seeded set."""
         gp = GPStrategy(self.problem, self.seed, constraints=self.constraints, scale=proxy.scale,
-                        min_observations=2, **self.model)
+                        min_observations=2, **self.proxy_model)
         pool = None if self.space is None else self.space.mixtures_at(proxy)
         gp.candidates = (self.box(proxy).sample(self.options["raw_samples"], self.seed + 1 + rung) if pool is None
                          else pool[self.box(proxy).contains(pool)])
