@@ -25,7 +25,7 @@ def test_the_head_to_head_spends_one_budget_per_strategy_and_writes_the_table(tm
     one_run = training_flops(proxy_params(nano, config["tokenizer"]["vocab_size"]), config["target"]["tokens"])
     # a fixed mixture, a reference run then a proxy (DoReMi) and one run at the target (online): the
     # three ways a method spends the budget (the token heuristics and Sobol are fixed designs like
-    # uniform; tests/test_token_heuristics.py runs them through the workflow)
+    # uniform; tests/test_token_heuristics.py runs sobol and unimax through the workflow)
     config["bench"] = {"jobs": 2, "budget_flops": 2 * one_run, "strategies": {
         "uniform": {"name": "uniform"}, "doremi": {"name": "doremi", "options": {"scale": "pico"}},
         "online": {"name": "online"}}}

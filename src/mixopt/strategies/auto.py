@@ -137,13 +137,10 @@ class AutoStrategy(Strategy):
         self.proxy = self.ladder[0] if self.ladder else None
         if space is not None:
             self._restrict(space)
-        # the proxy GPs: one GP on the objective where it is linear. They rank a screen of up to 10
-        # runs per dimension every iteration, and a GP per domain costs many times more (22 domains on
-        # Data Mixing Laws). The target GP is gp's own, a GP per domain: once the proxies have
-        # failed it carries the search, and on the Olmix swarm (110 task metrics, one scale) one GP
-        # on their mean needed 24 target runs where a GP per metric needs 9; with a proxy that
-        # does not transfer it took the moving optimum's mean loss from 10.9 target runs to 8.8
-        # (docs/strategies.md)
+        # the proxy GPs are one GP on the objective where it is linear: they rank a screen of up to
+        # 10 runs per dimension every iteration, and a GP per domain costs many times more (22
+        # domains on Data Mixing Laws). The target GP is gp's own, a GP per domain: once the proxies
+        # fail it carries the search, and there it needs fewer target runs (docs/strategies.md)
         self.proxy_model = ({"model": "objective"} if self.proxy is not None and self.problem.is_linear
                             and self.constraints.no_worse_than_reference is None else {})
         self.target_gp = GPStrategy(self.problem, self.seed, constraints=self.constraints)
